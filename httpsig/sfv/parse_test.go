@@ -119,8 +119,8 @@ func TestParseDictionaryInvalid(t *testing.T) {
 		{`a=1.`, 3, `ends with "."`},
 		{`a=1.1234`, 3, `more than 3 fractional digits`},
 		{`a=1.2.3`, 5, `expected ","`},
-		{`a=@1659578233`, 2, `expected an item`},     // RFC 9651 date: not RFC 8941
-		{`a=%"display"`, 2, `expected an item`},      // RFC 9651 display string
+		{`a=@1659578233`, 2, `expected an item`}, // RFC 9651 date: not RFC 8941
+		{`a=%"display"`, 2, `expected an item`},  // RFC 9651 display string
 		{"a=1\x00", 3, `expected "," or end of field, found byte 0x00`},
 		{"\ta=1", 0, `expected a key`}, // only SP may lead a field
 	} {
