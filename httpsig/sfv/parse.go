@@ -22,7 +22,7 @@ func ParseDictionary(s string) (Dictionary, error) {
 			return nil, err
 		}
 		if seen[key] {
-			return nil, p.errAt(at, "dictionary key %q appears more than once", key)
+			return nil, &SyntaxError{Offset: at, Msg: fmt.Sprintf("dictionary key %q appears more than once", key), Err: ErrDuplicateKey}
 		}
 		seen[key] = true
 		var m Member

@@ -11,6 +11,7 @@
 package sfv
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -101,13 +102,20 @@ func (d Dictionary) Get(key string) (Member, bool) {
 // List is an ordered list of members.
 type List []Member
 
+// ErrDuplicateKey is wrapped by the SyntaxError for a dictionary key that
+// appears twice, so callers can tell ambiguity from malformation.
+var ErrDuplicateKey = errors.New("duplicate dictionary key")
+
 // SyntaxError reports where a field value stops being a valid structured
 // field and why.
 type SyntaxError struct {
 	Offset int    // byte offset in the field value
 	Msg    string // what was expected or what is wrong
+	Err    error  // ErrDuplicateKey or nil
 }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("at byte %d: %s", e.Offset, e.Msg)
 }
+
+func (e *SyntaxError) Unwrap() error { return e.Err }

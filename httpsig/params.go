@@ -1,0 +1,169 @@
+package httpsig
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/clawguard/clawguard/httpsig/sfv"
+)
+
+// AlgHMACSHA256 is the only algorithm this package signs and verifies.
+const AlgHMACSHA256 = "hmac-sha256"
+
+// Limits on what a Signature-Input may ask for, so that an unauthenticated
+// request cannot make the verifier do unbounded work.
+const (
+	maxComponents  = 64
+	maxParamLength = 256 // nonce, keyid, tag
+)
+
+// sigParams is one signature's parsed Signature-Input member: the covered
+// components in order and the signature parameters (RFC 9421 §2.3).
+type sigParams struct {
+	list       sfv.InnerList // as received, serialized for "@signature-params"
+	components []string
+	created    int64
+	hasCreated bool
+	expires    int64
+	hasExpires bool
+	nonce      string
+	alg        string
+	keyid      string
+	tag        string
+}
+
+// covers reports whether the component name is covered.
+func (p *sigParams) covers(name string) bool { return slices.Contains(p.components, name) }
+
+// parseSigParams checks one Signature-Input member: an inner list of unique,
+// parameterless component names with the parameters created, expires
+// (integers) and nonce, alg, keyid, tag (strings). Anything else is refused
+// rather than ignored.
+func parseSigParams(il *sfv.InnerList) (*sigParams, error) {
+	if len(il.Items) > maxComponents {
+		return nil, fmt.Errorf("covers %d components; at most %d are allowed", len(il.Items), maxComponents)
+	}
+	p := &sigParams{list: *il}
+	for _, it := range il.Items {
+		name, ok := it.Value.(string)
+		if !ok {
+			return nil, fmt.Errorf("covered component %v is not a string", it.Value)
+		}
+		if !validComponentName(name) {
+			return nil, fmt.Errorf("covered component %q is not a lowercase field name or derived component", name)
+		}
+		if len(it.Params) > 0 {
+			return nil, fmt.Errorf("component parameter ;%s on %q is not supported", it.Params[0].Key, name)
+		}
+		if name == "@signature-params" {
+			return nil, fmt.Errorf("\"@signature-params\" cannot be a covered component")
+		}
+		if p.covers(name) {
+			return nil, fmt.Errorf("component %q is covered twice", name)
+		}
+		p.components = append(p.components, name)
+	}
+	for _, prm := range il.Params {
+		switch prm.Key {
+		case "created", "expires":
+			n, ok := prm.Value.(int64)
+			if !ok || n < 0 {
+				return nil, fmt.Errorf("parameter %s must be a non-negative integer", prm.Key)
+			}
+			if prm.Key == "created" {
+				p.created, p.hasCreated = n, true
+			} else {
+				p.expires, p.hasExpires = n, true
+			}
+		case "nonce", "alg", "keyid", "tag":
+			s, ok := prm.Value.(string)
+			if !ok {
+				return nil, fmt.Errorf("parameter %s must be a string", prm.Key)
+			}
+			if len(s) > maxParamLength {
+				return nil, fmt.Errorf("parameter %s is longer than %d bytes", prm.Key, maxParamLength)
+			}
+			switch prm.Key {
+			case "nonce":
+				p.nonce = s
+			case "alg":
+				p.alg = s
+			case "keyid":
+				p.keyid = s
+			case "tag":
+				p.tag = s
+			}
+		default:
+			return nil, fmt.Errorf("unknown signature parameter %q", prm.Key)
+		}
+	}
+	return p, nil
+}
+
+// fieldValue joins a field's lines with ", " the way RFC 8941 §4.2 combines
+// them before parsing.
+func fieldValue(h http.Header, name string) (string, bool) {
+	v, ok := h[name]
+	return strings.Join(v, ", "), ok
+}
+
+// selectSignature parses the Signature-Input and Signature field values and
+// returns the signature to verify: the one named label, or, when label is
+// empty, the only one present. Duplicate labels and an unlabelled choice
+// among several are refused as ambiguous.
+func selectSignature(input, signature, label string) (string, *sigParams, []byte, error) {
+	inputs, err := sfv.ParseDictionary(input)
+	if err != nil {
+		return "", nil, nil, dictError("Signature-Input", err)
+	}
+	sigs, err := sfv.ParseDictionary(signature)
+	if err != nil {
+		return "", nil, nil, dictError("Signature", err)
+	}
+	if len(inputs) == 0 && len(sigs) == 0 {
+		return "", nil, nil, refuse(CodeSignatureMissing, "no signature in Signature-Input and Signature")
+	}
+	if label == "" {
+		if len(inputs) > 1 || len(sigs) > 1 {
+			return "", nil, nil, refuse(CodeSignatureAmbiguous,
+				"expected exactly one signature, found %d in Signature-Input and %d in Signature", len(inputs), len(sigs))
+		}
+		if len(inputs) == 1 {
+			label = inputs[0].Key
+		} else {
+			label = sigs[0].Key
+		}
+	}
+	in, ok := inputs.Get(label)
+	if !ok {
+		return "", nil, nil, refuse(CodeSignatureMissing, "Signature-Input has no signature labelled %q", label)
+	}
+	sg, ok := sigs.Get(label)
+	if !ok {
+		return "", nil, nil, refuse(CodeSignatureMissing, "Signature has no signature labelled %q", label)
+	}
+	if in.InnerList == nil {
+		return "", nil, nil, refuse(CodeSignatureMalformed, "Signature-Input %q is not an inner list of components", label)
+	}
+	sig, ok := sg.Item.Value.([]byte) // Item is set whenever InnerList is not
+	if sg.InnerList != nil || !ok || len(sg.Item.Params) > 0 {
+		return "", nil, nil, refuse(CodeSignatureMalformed, "Signature %q is not a byte sequence without parameters", label)
+	}
+	p, err := parseSigParams(in.InnerList)
+	if err != nil {
+		return "", nil, nil, refuseErr(CodeSignatureMalformed, err, "Signature-Input %q", label)
+	}
+	return label, p, sig, nil
+}
+
+// dictError turns a structured-field parse error into a refusal; a duplicate
+// label is ambiguity rather than malformation.
+func dictError(field string, err error) *Error {
+	if errors.Is(err, sfv.ErrDuplicateKey) {
+		return refuseErr(CodeSignatureAmbiguous, err, "%s has a duplicate label", field)
+	}
+	return refuseErr(CodeSignatureMalformed, err, "%s is not a valid structured field", field)
+}

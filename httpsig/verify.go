@@ -1,0 +1,317 @@
+package httpsig
+
+import (
+	"crypto/hmac"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxAge         = 5 * time.Minute  // request mode
+	DefaultIdentityMaxAge = 30 * time.Second // identity mode: gate and upstream share a host or a LAN
+	MaxFutureSkew         = 5 * time.Second  // created may be this far ahead of the verifier's clock
+)
+
+// Config configures a Verifier. The zero value of every field but Keys is a
+// secure default.
+type Config struct {
+	// Keys maps keyid to HMAC secret; required. List the old and the new key
+	// side by side to rotate. Each secret must be at least MinKeyBytes long.
+	Keys map[string][]byte
+
+	// Identity selects identity mode: verify the signature the gate puts on
+	// the identity headers it sends upstream (see SignIdentity) instead of a
+	// client's request signature. Default false (request mode).
+	Identity bool
+
+	// Label is the signature label to verify. Default: in request mode, the
+	// request must carry exactly one signature (several are refused as
+	// ambiguous); in identity mode, IdentityLabel.
+	Label string
+
+	// Tag, if set, must equal the signature's tag parameter. Default: none in
+	// request mode (but IdentityTag is refused there, so an identity signature
+	// is never taken for a client's); IdentityTag in identity mode.
+	Tag string
+
+	// MaxAge is how old created may be; nonces are remembered this long.
+	// Default DefaultMaxAge (5m) in request mode, DefaultIdentityMaxAge (30s)
+	// in identity mode.
+	MaxAge time.Duration
+
+	// MaxBodyBytes limits the body hashed for Content-Digest (body_too_large,
+	// HTTP 413, past it). Default DefaultMaxBodyBytes (10 MiB).
+	MaxBodyBytes int64
+
+	// Scheme and Authority are the scheme and host[:port] clients sign for,
+	// when they differ from what this server sees (behind a TLS-terminating
+	// proxy, or a port mapping). Default: https when the connection is TLS,
+	// else http; and the Host header.
+	Scheme    string
+	Authority string
+
+	// Nonces is the replay cache. Share one across Verifiers that replace each
+	// other (a config reload) so a reload neither forgets nor refuses recent
+	// nonces. Default: a new NonceCache of MaxNonces entries.
+	Nonces *NonceCache
+
+	// MaxNonces is the capacity of the replay cache made when Nonces is nil.
+	// Default DefaultMaxNonces.
+	MaxNonces int
+
+	// OnReplay, if set, is called once per refused replay (for the
+	// clawguard_hmac_replays_total counter).
+	OnReplay func()
+
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks RFC 9421 hmac-sha256 request signatures. It is safe for
+// concurrent use.
+type Verifier struct {
+	cfg Config
+}
+
+// Result describes a verified signature.
+type Result struct {
+	Label        string
+	KeyID        string
+	Created      time.Time
+	Nonce        string
+	Tag          string
+	Components   []string // covered components, in signed order
+	BodyVerified bool     // the body was checked against Content-Digest (r.Body now holds those bytes)
+}
+
+// NewVerifier checks cfg and fills in its defaults.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	if len(cfg.Keys) == 0 {
+		return nil, fmt.Errorf("httpsig verifier: no keys")
+	}
+	keys := make(map[string][]byte, len(cfg.Keys))
+	for id, k := range cfg.Keys {
+		if id == "" {
+			return nil, fmt.Errorf("httpsig verifier: empty keyid")
+		}
+		if len(k) < MinKeyBytes {
+			return nil, fmt.Errorf("httpsig verifier: key %q is %d bytes; at least %d are required", id, len(k), MinKeyBytes)
+		}
+		keys[id] = append([]byte(nil), k...)
+	}
+	cfg.Keys = keys
+	if cfg.Identity {
+		cfg.Label = cmpOr(cfg.Label, IdentityLabel)
+		cfg.Tag = cmpOr(cfg.Tag, IdentityTag)
+		if cfg.MaxAge == 0 {
+			cfg.MaxAge = DefaultIdentityMaxAge
+		}
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.MaxAge < 0 {
+		return nil, fmt.Errorf("httpsig verifier: negative max_age %s", cfg.MaxAge)
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, fmt.Errorf("httpsig verifier: negative max body size %d", cfg.MaxBodyBytes)
+	}
+	if cfg.Label != "" {
+		if err := sfvKey(cfg.Label); err != nil {
+			return nil, fmt.Errorf("httpsig verifier: label: %w", err)
+		}
+	}
+	switch cfg.Scheme = strings.ToLower(cfg.Scheme); cfg.Scheme {
+	case "", "http", "https":
+	default:
+		return nil, fmt.Errorf("httpsig verifier: scheme %q is not http or https", cfg.Scheme)
+	}
+	if strings.ContainsAny(cfg.Authority, "/?#@ \t\r\n") {
+		return nil, fmt.Errorf("httpsig verifier: authority %q must be host[:port]", cfg.Authority)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Nonces == nil {
+		cfg.Nonces = NewNonceCache(cfg.MaxNonces, cfg.Now())
+	}
+	return &Verifier{cfg: cfg}, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// MaxAge returns the configured max_age (after defaults).
+func (v *Verifier) MaxAge() time.Duration { return v.cfg.MaxAge }
+
+// Verify checks r's signature and, when content-digest is covered, its body;
+// a nil error means every rule passed. Refusals are *Error values with a
+// stable Code and an HTTPStatus. On success with a checked body, r.Body
+// holds the verified bytes.
+//
+// Order matters: the HMAC is checked before anything that costs memory or
+// state, so a request without the key can neither fill the replay cache nor
+// make the verifier buffer a body.
+func (v *Verifier) Verify(r *http.Request) (*Result, error) {
+	now := v.cfg.Now()
+	label, p, err := v.verifySignature(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkPolicy(r, p, now); err != nil {
+		return nil, err
+	}
+	if err := v.cfg.Nonces.use(p.keyid, p.nonce, p.created, now, v.cfg.MaxAge); err != nil {
+		if err.Code == CodeReplay && v.cfg.OnReplay != nil {
+			v.cfg.OnReplay()
+		}
+		return nil, err
+	}
+	res := &Result{
+		Label:      label,
+		KeyID:      p.keyid,
+		Created:    time.Unix(p.created, 0),
+		Nonce:      p.nonce,
+		Tag:        p.tag,
+		Components: p.components,
+	}
+	if p.covers("content-digest") {
+		if err := verifyBody(r, v.cfg.MaxBodyBytes); err != nil {
+			return nil, err
+		}
+		res.BodyVerified = true
+	} else if !v.cfg.Identity && r.ContentLength < 0 {
+		// Length unknown (chunked): only an empty body may go unsigned.
+		empty, err := bodyIsEmpty(r)
+		if err != nil {
+			return nil, err
+		}
+		if !empty {
+			return nil, refuse(CodeDigestMissing, "the request has a body but content-digest is not covered")
+		}
+	}
+	return res, nil
+}
+
+// verifySignature selects the signature, checks its algorithm and key, and
+// compares the HMAC of the signature base in constant time. It applies no
+// policy (coverage, time, nonce).
+func (v *Verifier) verifySignature(r *http.Request) (string, *sigParams, error) {
+	input, hasInput := fieldValue(r.Header, "Signature-Input")
+	signature, hasSig := fieldValue(r.Header, "Signature")
+	if !hasInput && !hasSig {
+		return "", nil, refuse(CodeSignatureMissing, "no Signature-Input and Signature header fields")
+	}
+	label, p, sig, err := selectSignature(input, signature, v.cfg.Label)
+	if err != nil {
+		return "", nil, err
+	}
+	if p.alg != "" && p.alg != AlgHMACSHA256 {
+		return "", nil, refuse(CodeBadAlg, "signature %q has alg %q; only %q is accepted", label, p.alg, AlgHMACSHA256)
+	}
+	if p.keyid == "" {
+		return "", nil, refuse(CodeUnknownKey, "signature %q has no keyid parameter", label)
+	}
+	key, ok := v.cfg.Keys[p.keyid]
+	if !ok {
+		return "", nil, refuse(CodeUnknownKey, "keyid %q is not known", p.keyid)
+	}
+	base, err := signatureBase(incomingMessage(r, v.cfg.Scheme, v.cfg.Authority), p)
+	if err != nil {
+		return "", nil, refuseErr(CodeSignatureMalformed, err, "signature %q", label)
+	}
+	if !hmac.Equal(hmacSHA256(key, base), sig) {
+		return "", nil, refuse(CodeBadSignature, "signature %q does not match the request", label)
+	}
+	return label, p, nil
+}
+
+// checkPolicy applies DESIGN.md's rules to a signature whose HMAC is valid.
+func (v *Verifier) checkPolicy(r *http.Request, p *sigParams, now time.Time) error {
+	switch {
+	case v.cfg.Tag != "" && p.tag != v.cfg.Tag:
+		return refuse(CodeCoverage, "signature tag is %q; %q is required", p.tag, v.cfg.Tag)
+	case !v.cfg.Identity && p.tag == IdentityTag:
+		return refuse(CodeCoverage, "a %q signature is not a request signature", IdentityTag)
+	}
+	if err := v.checkCoverage(r, p); err != nil {
+		return err
+	}
+	if !p.hasCreated {
+		return refuse(CodeCreatedMissing, "the created parameter is required")
+	}
+	created := time.Unix(p.created, 0)
+	if age := now.Sub(created); age > v.cfg.MaxAge {
+		return refuse(CodeExpired, "signature was created %s ago; the limit is %s", age.Round(time.Second), v.cfg.MaxAge)
+	}
+	if ahead := created.Sub(now); ahead > MaxFutureSkew {
+		return refuse(CodeFuture, "signature is created %s in the future; at most %s is tolerated", ahead.Round(time.Second), MaxFutureSkew)
+	}
+	if p.hasExpires && now.After(time.Unix(p.expires, 0)) {
+		return refuse(CodeExpired, "signature expired at %s", time.Unix(p.expires, 0).UTC().Format(time.RFC3339))
+	}
+	if p.nonce == "" {
+		return refuse(CodeNonceMissing, "the nonce parameter is required")
+	}
+	return nil
+}
+
+// checkCoverage requires @method and the target (@target-uri, or @authority,
+// @path and @query); in request mode, content-digest for a body of known
+// length (unknown lengths are checked after the signature, in Verify); in
+// identity mode, every X-Clawguard-* header present, and no content-digest
+// (the gate streams bodies; see SignIdentity).
+func (v *Verifier) checkCoverage(r *http.Request, p *sigParams) error {
+	var missing []string
+	if !p.covers("@method") {
+		missing = append(missing, "@method")
+	}
+	if !p.covers("@target-uri") {
+		for _, c := range []string{"@authority", "@path", "@query"} {
+			if !p.covers(c) {
+				missing = append(missing, "@target-uri (or @authority, @path and @query)")
+				break
+			}
+		}
+	}
+	if v.cfg.Identity {
+		names := make([]string, 0, 4)
+		for h := range r.Header {
+			if strings.HasPrefix(h, identityHeaderPrefix) {
+				names = append(names, strings.ToLower(h))
+			}
+		}
+		sort.Strings(names)
+		if !slices.Contains(names, "x-clawguard-identity") {
+			missing = append(missing, "x-clawguard-identity (header absent)")
+		}
+		for _, n := range names {
+			if !p.covers(n) {
+				missing = append(missing, n)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return refuse(CodeCoverage, "signature must cover %s", strings.Join(missing, ", "))
+	}
+	if !v.cfg.Identity && r.ContentLength > 0 && !p.covers("content-digest") {
+		return refuse(CodeDigestMissing, "the request has a body but content-digest is not covered")
+	}
+	return nil
+}
+
+// identityHeaderPrefix is the canonical prefix of the gate's identity headers.
+var identityHeaderPrefix = textproto.CanonicalMIMEHeaderKey("x-clawguard-")
