@@ -1,0 +1,169 @@
+package approvals
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Resolver finds the program a target would execute for argv[0]. The host
+// and sandboxes differ in their filesystem, so the caller supplies one per
+// target.
+type Resolver interface {
+	// Resolve returns the absolute path, with every symlink resolved, of the
+	// executable regular file that name denotes when it is run in directory
+	// dir with the search path pathList (a colon-separated PATH value): a
+	// name containing a slash is taken relative to dir; any other name is
+	// looked up in pathList the way execvp and Go's exec.LookPath do.
+	Resolve(name, dir, pathList string) (string, error)
+}
+
+// RootResolver resolves names inside a directory tree as if it were the
+// root filesystem, as a sandbox sees its image: absolute symlinks and ".."
+// stay inside Root, so a link cannot point the evaluation at a host file.
+// Resolved paths are reported as the target sees them (relative to Root).
+type RootResolver struct {
+	// Root is the directory that is "/" for the target, e.g. an exported
+	// image root filesystem or /proc/<pid>/root of a running container.
+	Root string
+}
+
+// HostResolver resolves on the host's own filesystem.
+func HostResolver() Resolver { return RootResolver{Root: "/"} }
+
+// maxSymlinks matches Linux's MAXSYMLINKS: a deeper chain fails like ELOOP.
+const maxSymlinks = 40
+
+// Resolve implements Resolver.
+func (r RootResolver) Resolve(name, dir, pathList string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty program name")
+	}
+	if strings.Contains(name, "/") {
+		p := name
+		if !path.IsAbs(p) {
+			if !path.IsAbs(dir) {
+				return "", fmt.Errorf("%s: relative program path needs an absolute working directory, got %q", name, dir)
+			}
+			p = path.Join(dir, p)
+		}
+		return r.executable(p)
+	}
+	if pathList == "" {
+		return "", fmt.Errorf("%s: no PATH to look it up in", name)
+	}
+	var firstErr error
+	for _, d := range strings.Split(pathList, ":") {
+		if !path.IsAbs(d) {
+			// execvp would search the working directory here and Go's
+			// LookPath refuses the result: either way we cannot tell
+			// for sure what runs, so refuse rather than guess.
+			return "", fmt.Errorf("%s: PATH %q has the relative entry %q; refusing to guess which program runs", name, pathList, d)
+		}
+		p, err := r.executable(path.Join(d, name))
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return "", fmt.Errorf("%s: not found in PATH %q (%w)", name, pathList, firstErr)
+	}
+	return "", fmt.Errorf("%s: not found in PATH %q", name, pathList)
+}
+
+// executable resolves p and checks that it is a regular file with an
+// execute bit, the test exec.LookPath applies.
+func (r RootResolver) executable(p string) (string, error) {
+	real, fi, err := r.realpath(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: not a regular file", real)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("%s: not executable", real)
+	}
+	return real, nil
+}
+
+// realpath resolves every symlink in the absolute path p component by
+// component, the way the kernel does, but with Root as "/".
+func (r RootResolver) realpath(p string) (string, fs.FileInfo, error) {
+	pending := strings.Split(p, "/")
+	cur := "/"
+	links := 0
+	var fi fs.FileInfo
+	for len(pending) > 0 {
+		c := pending[0]
+		pending = pending[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, c)
+		host := filepath.Join(r.Root, filepath.FromSlash(next))
+		var err error
+		fi, err = os.Lstat(host)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", p, unwrapPathError(err))
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			links++
+			if links > maxSymlinks {
+				return "", nil, fmt.Errorf("%s: too many levels of symbolic links", p)
+			}
+			target, err := os.Readlink(host)
+			if err != nil {
+				return "", nil, fmt.Errorf("%s: %w", p, unwrapPathError(err))
+			}
+			if path.IsAbs(target) {
+				cur = "/"
+			}
+			pending = append(strings.Split(target, "/"), pending...)
+			continue
+		}
+		if len(pending) > 0 && !fi.IsDir() && hasComponent(pending) {
+			return "", nil, fmt.Errorf("%s: %s is not a directory", p, next)
+		}
+		cur = next
+	}
+	if fi == nil {
+		return "", nil, fmt.Errorf("%s: is a directory", p)
+	}
+	if fi.IsDir() {
+		return "", nil, fmt.Errorf("%s: is a directory", cur)
+	}
+	return cur, fi, nil
+}
+
+func hasComponent(parts []string) bool {
+	for _, c := range parts {
+		if c != "" && c != "." {
+			return true
+		}
+	}
+	return false
+}
+
+// unwrapPathError drops the host path from an *fs.PathError so a sandbox
+// root's location does not leak into decisions.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+var _ Resolver = RootResolver{}
