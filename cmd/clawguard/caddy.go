@@ -9,6 +9,8 @@ import (
 	// Caddy's standard modules plus ours: the same set cmd/caddy and an
 	// xcaddy build contain, so `clawguard caddy` is a complete Caddy.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/clawguard/clawguard"
 )
 
 func init() {

@@ -1,0 +1,132 @@
+package authn
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// PasswordSet verifies HTTP Basic credentials against bcrypt hashes, with a
+// cache of successful verifications so that steady state costs no bcrypt.
+//
+// The cache is keyed by HMAC-SHA256 under a random per-process key of
+// (user, password, hash): it never holds a plaintext password, and an entry
+// made under an old hash stops matching when the hash changes.
+type PasswordSet struct {
+	users map[string][]byte // user -> bcrypt hash
+	// decoy is a configured user's hash, compared against for unknown users
+	// so that they cost the same bcrypt time as a wrong password (no user
+	// enumeration by timing).
+	decoy []byte
+
+	cacheKey [32]byte
+	mu       sync.RWMutex
+	cache    map[[sha256.Size]byte]struct{}
+}
+
+// passwordCacheSize bounds the verification cache. Each entry is 32 bytes;
+// when full, an arbitrary entry is dropped (it only costs one bcrypt later).
+const passwordCacheSize = 4096
+
+// NewPasswordSet returns an empty set.
+func NewPasswordSet() *PasswordSet {
+	s := &PasswordSet{users: map[string][]byte{}, cache: map[[sha256.Size]byte]struct{}{}}
+	if _, err := rand.Read(s.cacheKey[:]); err != nil {
+		panic("authn: crypto/rand failed: " + err.Error())
+	}
+	return s
+}
+
+// ParseBcryptHash accepts a bcrypt hash as written by `htpasswd -B`
+// ($2y$…) or by `caddy hash-password` (the same, base64-encoded), and
+// returns the raw hash.
+func ParseBcryptHash(s string) ([]byte, error) {
+	raw := []byte(s)
+	if !strings.HasPrefix(s, "$2") {
+		dec, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || !strings.HasPrefix(string(dec), "$2") {
+			return nil, errors.New("malformed bcrypt hash: want $2a$/$2b$/$2y$… (htpasswd -B) or base64 of it (caddy hash-password)")
+		}
+		raw = dec
+	}
+	if _, err := bcrypt.Cost(raw); err != nil {
+		return nil, fmt.Errorf("malformed bcrypt hash: %w", err)
+	}
+	return raw, nil
+}
+
+// Add registers user with a bcrypt hash (see ParseBcryptHash).
+func (s *PasswordSet) Add(user, hash string) error {
+	if user == "" || strings.ContainsAny(user, ": \t") {
+		return fmt.Errorf("invalid user name %q: must be non-empty without ':' or spaces", user)
+	}
+	if _, dup := s.users[user]; dup {
+		return fmt.Errorf("user %q listed twice", user)
+	}
+	raw, err := ParseBcryptHash(hash)
+	if err != nil {
+		return err
+	}
+	s.users[user] = raw
+	if c, _ := bcrypt.Cost(raw); s.decoy == nil || c > mustCost(s.decoy) {
+		s.decoy = raw
+	}
+	return nil
+}
+
+// Len is the number of users.
+func (s *PasswordSet) Len() int { return len(s.users) }
+
+// Verify reports whether password is user's password.
+func (s *PasswordSet) Verify(user, password string) bool {
+	hash, known := s.users[user]
+	if !known {
+		if s.decoy != nil {
+			bcrypt.CompareHashAndPassword(s.decoy, []byte(password))
+		}
+		return false
+	}
+	key := s.cacheKeyFor(user, password, hash)
+	s.mu.RLock()
+	_, hit := s.cache[key]
+	s.mu.RUnlock()
+	if hit {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return false
+	}
+	s.mu.Lock()
+	if len(s.cache) >= passwordCacheSize {
+		for k := range s.cache {
+			delete(s.cache, k)
+			break
+		}
+	}
+	s.cache[key] = struct{}{}
+	s.mu.Unlock()
+	return true
+}
+
+func (s *PasswordSet) cacheKeyFor(user, password string, hash []byte) [sha256.Size]byte {
+	m := hmac.New(sha256.New, s.cacheKey[:])
+	// Length-prefix user and password so no two (user, password) pairs
+	// serialise to the same bytes.
+	fmt.Fprintf(m, "%d:%s%d:%s", len(user), user, len(password), password)
+	m.Write(hash)
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	return out
+}
+
+func mustCost(hash []byte) int {
+	c, _ := bcrypt.Cost(hash)
+	return c
+}

@@ -1,0 +1,130 @@
+// Package caddymodule is clawguard's Caddy glue: the `clawguard` HTTP handler
+// (directive `clawguard`), the `clawguard` app the handlers share, Caddyfile
+// parsing, provisioning and metrics registration. The authentication logic
+// itself lives in caddymodule/authn and is Caddy-free.
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/clawguard/clawguard/caddymodule/authn"
+)
+
+func init() {
+	caddy.RegisterModule(Gate{})
+	httpcaddyfile.RegisterHandlerDirective("clawguard", parseCaddyfile)
+	// Next to basic_auth: before handle, route and reverse_proxy, so a
+	// `clawguard` block at the top of a site protects every route in it
+	// without an `order` option.
+	httpcaddyfile.RegisterDirectiveOrder("clawguard", httpcaddyfile.Before, "basic_auth")
+}
+
+// Gate is the `http.handlers.clawguard` handler: it authenticates every
+// request before the routes behind it see it, and tells the upstream who the
+// request is from in X-Clawguard-* headers and {http.auth.user.*}
+// placeholders.
+//
+// Secrets (tokens) may be given as `{env.NAME}`, `{file./path}` or
+// `{vault.NAME}` placeholders, resolved when the config loads; prefer these
+// to literals, which Caddy's admin API would show in the config.
+type Gate struct {
+	// Tokens are shared gateway tokens accepted as `Authorization: Bearer`
+	// (or the WebSocket subprotocol `bearer.<token>`). At least 16
+	// characters each. Default: none.
+	Tokens []string `json:"tokens,omitempty"`
+
+	// Passwords are HTTP Basic users with bcrypt hashes, as written by
+	// `htpasswd -B` or `caddy hash-password`. Default: none.
+	Passwords []Password `json:"passwords,omitempty"`
+
+	// TrustedProxies let reverse proxies at the given addresses assert the
+	// user in a header. Default: none.
+	TrustedProxies []TrustedProxy `json:"trusted_proxies,omitempty"`
+
+	// LocalTrust lets requests from this machine in without credentials when
+	// they come straight from a loopback peer, carry no proxy headers and no
+	// foreign Origin. Default: true.
+	LocalTrust *bool `json:"local_trust,omitempty"`
+
+	// AllowedOrigins are browser origins (scheme://host[:port]) that count
+	// as this host for local trust, besides the gate's own origin.
+	// Default: none.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+
+	// RateLimit limits failed authentication attempts per client.
+	// Default: 10 failures a minute, then a 5 minute lockout.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
+	// StateDir holds clawguard's state (the vault, paired devices).
+	// Default: the clawguard app's state_dir, else $CLAWGUARD_STATE_DIR,
+	// else $XDG_STATE_HOME/clawguard (/var/lib/clawguard as root).
+	StateDir string `json:"state_dir,omitempty"`
+
+	tokens     authn.TokenSet
+	passwords  *authn.PasswordSet
+	proxies    []*authn.TrustedProxy
+	local      *authn.LocalPolicy
+	localTrust bool
+	limiter    *sharedLimiter
+	limiterKey string
+	metrics    *gateMetrics
+	challenge  string // WWW-Authenticate value
+	logger     *zap.Logger
+	stateDir   string
+}
+
+// Password is one HTTP Basic user.
+type Password struct {
+	// User is the user name (no ':' or spaces).
+	User string `json:"user"`
+	// Hash is the bcrypt hash, raw ($2y$…) or base64-encoded.
+	Hash string `json:"hash"`
+}
+
+// TrustedProxy is a reverse proxy allowed to assert the user in a header.
+type TrustedProxy struct {
+	// CIDRs are the proxy's addresses (CIDRs or single IPs). Required.
+	CIDRs []string `json:"cidrs"`
+	// UserHeader carries the authenticated user name. Required.
+	UserHeader string `json:"user_header"`
+	// RequireHeaders must all be present and non-blank too (e.g. a shared
+	// secret header the proxy adds). Default: none.
+	RequireHeaders []string `json:"require_headers,omitempty"`
+	// AllowUsers, if set, are the only users let in; others get 403.
+	// Default: all users the proxy asserts.
+	AllowUsers []string `json:"allow_users,omitempty"`
+	// AllowLoopback lets a proxy on this host (loopback peer) assert users.
+	// Default: false — with it, any local process can assert any user.
+	AllowLoopback bool `json:"allow_loopback,omitempty"`
+}
+
+// RateLimit is the failed-attempt policy.
+type RateLimit struct {
+	// Off disables rate limiting. Default: false. `clawguard audit` flags it.
+	Off bool `json:"off,omitempty"`
+	// Attempts is how many failures within Window lock a client out.
+	// Default: 10.
+	Attempts int `json:"attempts,omitempty"`
+	// Window is the period failures are counted over. Default: 1m.
+	Window caddy.Duration `json:"window,omitempty"`
+	// Lockout is how long a locked-out client gets 429. Default: 5m.
+	Lockout caddy.Duration `json:"lockout,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Gate) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.clawguard",
+		New: func() caddy.Module { return new(Gate) },
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Gate)(nil)
+	_ caddy.CleanerUpper          = (*Gate)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Gate)(nil)
+)

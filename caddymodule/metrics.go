@@ -1,0 +1,65 @@
+package caddymodule
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clawguard/clawguard/caddymodule/authn"
+)
+
+// gateMetrics are the gate's collectors (DESIGN.md, "Metrics"). Label values
+// are bounded: methods and results only, never a user, token or device.
+type gateMetrics struct {
+	// attempts holds clawguard_auth_attempts_total's series resolved once,
+	// indexed [method][success], so the request path does no label hashing.
+	attempts    map[string][2]prometheus.Counter
+	rateLimited prometheus.Counter
+}
+
+// methodNone labels attempts that presented no credential at all.
+const methodNone = "none"
+
+var metricMethods = []string{string(authn.MethodToken), string(authn.MethodPassword), string(authn.MethodProxy),
+	string(authn.MethodDevice), string(authn.MethodHMAC), string(authn.MethodTailnet), string(authn.MethodLocal), methodNone}
+
+func newGateMetrics(reg prometheus.Registerer) (*gateMetrics, error) {
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "clawguard",
+		Name:      "auth_attempts_total",
+		Help:      "Authentication attempts at the gate, by method and result (success or failure).",
+	}, []string{"method", "result"})
+	rateLimited := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "clawguard",
+		Name:      "auth_rate_limited_total",
+		Help:      "Requests refused with 429 because the client was locked out after failed attempts.",
+	})
+	if err := reg.Register(attempts); err != nil {
+		return nil, fmt.Errorf("registering clawguard_auth_attempts_total: %w", err)
+	}
+	if err := reg.Register(rateLimited); err != nil {
+		return nil, fmt.Errorf("registering clawguard_auth_rate_limited_total: %w", err)
+	}
+	m := &gateMetrics{attempts: map[string][2]prometheus.Counter{}, rateLimited: rateLimited}
+	// Every series exists from the start, so rate() and alerts see zeros
+	// instead of gaps.
+	for _, method := range metricMethods {
+		m.attempts[method] = [2]prometheus.Counter{
+			attempts.WithLabelValues(method, "failure"),
+			attempts.WithLabelValues(method, "success"),
+		}
+	}
+	return m, nil
+}
+
+func (m *gateMetrics) attempt(method authn.Method, ok bool) {
+	name := string(method)
+	if name == "" {
+		name = methodNone
+	}
+	i := 0
+	if ok {
+		i = 1
+	}
+	m.attempts[name][i].Inc()
+}

@@ -1,0 +1,73 @@
+package caddymodule
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/clawguard/clawguard/vault"
+)
+
+// secrets resolves the placeholders a secret option may use — {env.NAME},
+// {file./path} and {vault.NAME} — once, when the config loads. The vault is
+// opened only if a {vault.*} placeholder is used.
+type secrets struct {
+	stateDir string
+	vault    *vault.Vault
+}
+
+// singlePlaceholder matches a value that is exactly one placeholder, whose
+// last name segment then names the secret (token:<name> upstream).
+var singlePlaceholder = regexp.MustCompile(`^\{(env|vault|file)\.([^{}]+)\}$`)
+
+// resolve returns the secret value of raw and a display name for it (empty
+// when raw is a literal). Empty results are errors: an unset {env.X} must not
+// silently become an empty token.
+func (s *secrets) resolve(raw string) (value, name string, err error) {
+	repl := caddy.NewReplacer()
+	var vaultErr error
+	repl.Map(func(key string) (any, bool) {
+		entry, ok := strings.CutPrefix(key, "vault.")
+		if !ok {
+			return nil, false
+		}
+		v, err := s.vaultGet(entry)
+		if err != nil {
+			vaultErr = err
+			return nil, false
+		}
+		return string(v), true
+	})
+	value, err = repl.ReplaceOrErr(raw, true, true)
+	if vaultErr != nil {
+		return "", "", vaultErr
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if m := singlePlaceholder.FindStringSubmatch(raw); m != nil {
+		name = m[2]
+		if m[1] == "file" {
+			name = filepath.Base(name)
+		}
+	}
+	return value, name, nil
+}
+
+func (s *secrets) vaultGet(name string) ([]byte, error) {
+	if s.vault == nil {
+		v, err := vault.Open(s.stateDir)
+		if err != nil {
+			return nil, fmt.Errorf("opening vault for {vault.%s}: %w", name, err)
+		}
+		s.vault = v
+	}
+	v, err := s.vault.Get(name)
+	if err != nil {
+		return nil, fmt.Errorf("{vault.%s}: %w", name, err)
+	}
+	return v, nil
+}

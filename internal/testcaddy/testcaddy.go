@@ -1,0 +1,101 @@
+// Package testcaddy runs real Caddy in-process for tests: a Caddyfile is
+// adapted with the real adapter and loaded with caddy.Load, exactly as
+// `caddy run` would, on ports picked free for the test. Caddy is a process
+// singleton, so tests using this package must not run in parallel.
+package testcaddy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile" // the caddyfile adapter
+	_ "github.com/caddyserver/caddy/v2/modules/standard"      // reverse_proxy, respond, …
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Adapt turns a Caddyfile into Caddy JSON with the real adapter.
+func Adapt(caddyfile string) ([]byte, error) {
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	cfg, warnings, err := adapter.Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		if w.Message != "" {
+			// Warnings are not fatal for Caddy either, but tests should see them.
+			fmt.Printf("caddyfile warning: %s:%d: %s\n", w.File, w.Line, w.Message)
+		}
+	}
+	return cfg, nil
+}
+
+// Load adapts and loads caddyfile, failing the test on error, and stops Caddy
+// when the test ends.
+func Load(t testing.TB, caddyfile string) {
+	t.Helper()
+	if err := LoadErr(caddyfile); err != nil {
+		t.Fatalf("loading Caddyfile: %v\n%s", err, caddyfile)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+}
+
+// LoadErr adapts and loads caddyfile (replacing any running config) and
+// returns the error instead of failing, for tests of bad configs and reloads.
+func LoadErr(caddyfile string) error {
+	cfg, err := Adapt(caddyfile)
+	if err != nil {
+		return err
+	}
+	return caddy.Load(cfg, true)
+}
+
+// Client returns an HTTP client whose connections originate from localIP
+// (e.g. "127.0.0.2" to act as another loopback client) and that neither
+// follows redirects nor reuses connections across tests.
+func Client(localIP string) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if localIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localIP)}
+	}
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			},
+			DisableKeepAlives: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Global is the global options block every test config starts with: admin
+// on its own port, no automatic HTTPS, nothing persisted, logs discarded.
+func Global(adminPort int) string {
+	return fmt.Sprintf(`{
+	admin localhost:%d
+	auto_https off
+	persist_config off
+	skip_install_trust
+	log {
+		output discard
+	}
+}
+`, adminPort)
+}
