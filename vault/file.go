@@ -60,25 +60,31 @@ func decodeFile(data []byte) (*decodedFile, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("empty file (truncated?)")
 	}
-	// Unmarshal checks the whole input's syntax before decoding, so syntax
-	// errors anywhere surface here, with their offset.
-	var probe struct {
-		Version *int `json:"version"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, jsonError(err)
-	}
-	switch {
-	case probe.Version == nil:
-		return nil, errors.New(`field "version": missing (not a clawguard vault?)`)
-	case *probe.Version != formatVersion:
-		return nil, fmt.Errorf(`field "version": unsupported version %d (this clawguard reads version %d)`, *probe.Version, formatVersion)
-	}
 	var f file
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, jsonError(err)
+	err := dec.Decode(&f)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = fmt.Errorf("invalid JSON at byte offset %d: data after the vault object", dec.InputOffset())
+		}
+	}
+	version := f.Version
+	if err != nil {
+		// Another version may well have other fields: report the version.
+		var probe struct {
+			Version int `json:"version"`
+		}
+		if json.Unmarshal(data, &probe) != nil || probe.Version == formatVersion {
+			return nil, jsonError(err, len(data))
+		}
+		version = probe.Version
+	}
+	switch {
+	case version == 0:
+		return nil, errors.New(`field "version": missing (not a clawguard vault?)`)
+	case version != formatVersion:
+		return nil, fmt.Errorf(`field "version": unsupported version %d (this clawguard reads version %d)`, version, formatVersion)
 	}
 	d := &decodedFile{keySource: f.KeySource, entries: make(map[string]sealed, len(f.Entries))}
 	if f.KDF.Name != "scrypt" {
@@ -155,7 +161,7 @@ func (d *decodedFile) encode() ([]byte, error) {
 }
 
 // jsonError turns encoding/json's errors into "what, where".
-func jsonError(err error) error {
+func jsonError(err error, size int) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -166,7 +172,7 @@ func jsonError(err error) error {
 	case errors.As(err, &typ):
 		return fmt.Errorf("field %q at byte offset %d: want %s, got JSON %s", typ.Field, typ.Offset, typ.Type, typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return errors.New("invalid JSON: unexpected end of input (file truncated?)")
+		return fmt.Errorf("invalid JSON at byte offset %d: unexpected end of input (file truncated?)", size)
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return fmt.Errorf("unknown field %s (not in vault format version %d)", f, formatVersion)

@@ -550,7 +550,7 @@ func TestValidName(t *testing.T) {
 	}
 }
 
-func writeMachineID(t *testing.T, id string) string {
+func writeMachineID(t testing.TB, id string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "machine-id")
 	if err := os.WriteFile(p, []byte(id+"\n"), 0o444); err != nil {
