@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -18,11 +19,14 @@ type rule struct {
 
 // ruleIndex finds the entries whose path matches a program without
 // scanning them all: exact paths in a map, globs bucketed by their literal
-// directory prefix, so a lookup costs one map probe per path segment plus
-// the globs that share a directory with the program.
+// prefix (everything before the first "*"). A glob can only match a path
+// that starts with its prefix, so a lookup probes the path's prefixes of
+// the lengths that occur among the buckets, and matches only the globs
+// found there.
 type ruleIndex struct {
-	exact map[string][]*rule
-	globs map[string][]*rule
+	exact   map[string][]*rule
+	globs   map[string][]*rule
+	lengths []int // distinct prefix lengths in globs, ascending
 }
 
 func (ix *ruleIndex) add(r *rule, prefix string) {
@@ -35,6 +39,12 @@ func (ix *ruleIndex) add(r *rule, prefix string) {
 	}
 	if ix.globs == nil {
 		ix.globs = map[string][]*rule{}
+	}
+	if _, ok := ix.globs[prefix]; !ok {
+		i, _ := slices.BinarySearch(ix.lengths, len(prefix))
+		if i == len(ix.lengths) || ix.lengths[i] != len(prefix) {
+			ix.lengths = slices.Insert(ix.lengths, i, len(prefix))
+		}
 	}
 	ix.globs[prefix] = append(ix.globs[prefix], r)
 }
@@ -57,18 +67,11 @@ func (ix *ruleIndex) find(p string, check func(*rule) string) (*rule, string) {
 	for _, r := range ix.exact[p] {
 		try(r)
 	}
-	if len(ix.globs) == 0 {
-		return best, why
-	}
-	for i := 0; i <= len(p); i++ {
-		if i < len(p) && p[i] != '/' {
-			continue
+	for _, n := range ix.lengths {
+		if n > len(p) {
+			break
 		}
-		prefix := p[:i]
-		if i == 0 {
-			prefix = "/"
-		}
-		for _, r := range ix.globs[prefix] {
+		for _, r := range ix.globs[p[:n]] {
 			if r.glob.MatchString(p) {
 				try(r)
 			}
@@ -78,7 +81,7 @@ func (ix *ruleIndex) find(p string, check func(*rule) string) (*rule, string) {
 }
 
 // compileGlob checks an entry's path and, if it is a glob, compiles it and
-// returns its literal directory prefix.
+// returns its literal prefix.
 func compileGlob(field, p string) (*regexp.Regexp, string, error) {
 	if !strings.HasPrefix(p, "/") {
 		return nil, "", fieldErr(field, "%q is not an absolute path", p)
@@ -92,9 +95,14 @@ func compileGlob(field, p string) (*regexp.Regexp, string, error) {
 	if !strings.Contains(p, "*") {
 		return nil, "", nil
 	}
+	// The literal prefix; before a "**" segment without its slash, since
+	// "/a/**" also matches "/a".
+	prefix := p[:strings.IndexByte(p, '*')]
+	if strings.HasSuffix(prefix, "/") && strings.HasPrefix(p[len(prefix):], "**") {
+		prefix = strings.TrimSuffix(prefix, "/")
+	}
 	var re strings.Builder
 	re.WriteString("^")
-	prefix, literal := "", true
 	for _, seg := range strings.Split(p[1:], "/") {
 		switch {
 		case seg == "**":
@@ -111,17 +119,8 @@ func compileGlob(field, p string) (*regexp.Regexp, string, error) {
 				re.WriteString(regexp.QuoteMeta(part))
 			}
 		}
-		if literal && strings.Contains(seg, "*") {
-			literal = false
-		}
-		if literal {
-			prefix += "/" + seg
-		}
 	}
 	re.WriteString("$")
-	if prefix == "" {
-		prefix = "/"
-	}
 	g, err := regexp.Compile(re.String())
 	if err != nil {
 		return nil, "", fieldErr(field, "%q: %v", p, err)
