@@ -1,0 +1,584 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/sandbox/sandboxtest"
+)
+
+// env is one test's Docker client, image, instance and directories.
+type env struct {
+	cli   *client.Client
+	image string
+	inst  string
+	state string // stands in for the sidecar's state dir
+	root  string // workspace root inside it
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	cli := sandboxtest.Client(t)
+	e := &env{cli: cli, image: sandboxtest.TestImage(t, cli), inst: sandboxtest.Instance(t, cli)}
+	e.state = t.TempDir()
+	e.root = filepath.Join(e.state, "workspaces")
+	return e
+}
+
+// manager starts a Manager shut down when the test ends (before the leak
+// check of the instance runs).
+func (e *env) manager(t *testing.T, profiles map[string]sandbox.Profile, mod ...func(*sandbox.Options)) *sandbox.Manager {
+	t.Helper()
+	for k, p := range profiles {
+		if p.Image == "" {
+			p.Image = e.image
+		}
+		profiles[k] = p
+	}
+	opts := sandbox.Options{
+		Client: e.cli, Instance: e.inst, Profiles: profiles, WorkspaceRoot: e.root,
+		ProtectedPaths: []string{e.state}, PruneInterval: -1,
+	}
+	for _, f := range mod {
+		f(&opts)
+	}
+	m, err := sandbox.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := m.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
+// removeAll deletes every sandbox of m through its API (per-agent and shared
+// ones outlive Close by design).
+func removeAll(t *testing.T, m *sandbox.Manager) {
+	t.Cleanup(func() {
+		for _, s := range m.List() {
+			if err := m.Remove(s.ID); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+type out struct {
+	res            sandbox.ExecResult
+	stdout, stderr string
+}
+
+func run(t *testing.T, m *sandbox.Manager, agent, session string, argv ...string) out {
+	t.Helper()
+	return runReq(t, m, sandbox.ExecRequest{Agent: agent, Session: session, Argv: argv})
+}
+
+func runReq(t *testing.T, m *sandbox.Manager, req sandbox.ExecRequest) out {
+	t.Helper()
+	var so, se bytes.Buffer
+	req.Stdout, req.Stderr = &so, &se
+	res, err := m.Exec(context.Background(), req)
+	if err != nil {
+		t.Fatalf("exec %q: %v", req.Argv, err)
+	}
+	return out{res, so.String(), se.String()}
+}
+
+// TestConfinement runs one sandbox through the checks a hostile command
+// would try: who it runs as, what it can write, which network it has, which
+// capabilities, and whether a workspace symlink reaches host files.
+func TestConfinement(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws := filepath.Join(e.root, "main")
+	if err := os.MkdirAll(ws, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(ws, 0o777)
+	secretFile := filepath.Join(t.TempDir(), "host-secret")
+	os.WriteFile(secretFile, []byte("HOST-SECRET-CONTENT"), 0o644)
+	os.Symlink(secretFile, filepath.Join(ws, "abs-link"))
+	os.Symlink("../../../../../../../.."+secretFile, filepath.Join(ws, "rel-link"))
+	os.Symlink("/", filepath.Join(ws, "root-link"))
+
+	secrets := mapSecrets{"api-token": []byte("s3cr3t-value")}
+	m := e.manager(t, map[string]sandbox.Profile{"main": {
+		Scope: sandbox.ScopeAgent, Workspace: "rw", OutputLimitBytes: 1000, PidsLimit: 64, MemoryMB: 64,
+		Env: map[string]string{"PROFILE_VAR": "p"}, Secrets: map[string]string{"API_TOKEN": "api-token"},
+	}}, func(o *sandbox.Options) { o.Secrets = secrets })
+	removeAll(t, m)
+
+	o := run(t, m, "main", "", "id")
+	if o.res.ExitCode != 0 || strings.TrimSpace(o.stdout) != "uid=65532 gid=65532 groups=65532" {
+		t.Fatalf("id: %+v %q %q", o.res, o.stdout, o.stderr)
+	}
+	if !o.res.Created {
+		t.Error("first command did not report the container start")
+	}
+	id := o.res.SandboxID
+
+	t.Run("engine config", func(t *testing.T) {
+		ins, err := e.cli.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc, c := ins.Container.HostConfig, ins.Container.Config
+		if !hc.ReadonlyRootfs || !slices.Equal(hc.CapDrop, []string{"ALL"}) || len(hc.CapAdd) != 0 || hc.Privileged ||
+			!slices.Contains(hc.SecurityOpt, "no-new-privileges") || hc.Init == nil || !*hc.Init ||
+			hc.NetworkMode != "none" || hc.PidsLimit == nil || *hc.PidsLimit != 64 ||
+			hc.Memory != 64<<20 || hc.MemorySwap != hc.Memory || c.User != "65532:65532" {
+			t.Fatalf("host config not confined: %+v user %q", hc, c.User)
+		}
+		for _, kv := range c.Env {
+			if strings.Contains(kv, "s3cr3t") {
+				t.Fatalf("secret in the container's configuration: %q", kv)
+			}
+		}
+		if c.Labels[sandbox.LabelSandbox] != "1" || c.Labels[sandbox.LabelScope] != "agent" ||
+			c.Labels[sandbox.LabelKey] != "main" || c.Labels[sandbox.LabelHash] == "" || c.Labels[sandbox.LabelInstance] != e.inst {
+			t.Fatalf("labels: %v", c.Labels)
+		}
+	})
+	t.Run("no capabilities, no new privileges", func(t *testing.T) {
+		o := run(t, m, "main", "", "grep", "-E", "^(CapEff|CapPrm|NoNewPrivs)", "/proc/self/status")
+		for _, want := range []string{"CapPrm:\t0000000000000000", "CapEff:\t0000000000000000", "NoNewPrivs:\t1"} {
+			if !strings.Contains(o.stdout, want) {
+				t.Errorf("missing %q in %q", want, o.stdout)
+			}
+		}
+	})
+	t.Run("read-only root, writes outside workspace fail", func(t *testing.T) {
+		for _, p := range []string{"/x", "/bin/x", "/etc/passwd", "/home", "/var/x", "/usr/x"} {
+			o := run(t, m, "main", "", "touch", p)
+			if o.res.ExitCode == 0 {
+				t.Errorf("touch %s succeeded", p)
+			}
+		}
+		o := run(t, m, "main", "", "touch", "/workspace/written")
+		if o.res.ExitCode != 0 {
+			t.Fatalf("workspace write failed: %+v %s", o.res, o.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(ws, "written")); err != nil {
+			t.Fatalf("workspace write not on the host: %v", err)
+		}
+	})
+	t.Run("no network", func(t *testing.T) {
+		o := run(t, m, "main", "", "ls", "/sys/class/net")
+		if strings.Fields(o.stdout)[0] != "lo" || len(strings.Fields(o.stdout)) != 1 {
+			t.Fatalf("interfaces: %q", o.stdout)
+		}
+		o = run(t, m, "main", "", "nc", "-w", "2", "172.17.0.1", "80")
+		if o.res.ExitCode == 0 || !strings.Contains(o.stderr, "Network is unreachable") {
+			t.Fatalf("reached the docker host: %+v %q", o.res, o.stderr)
+		}
+	})
+	t.Run("workspace symlinks do not reach host files", func(t *testing.T) {
+		for _, l := range []string{"/workspace/abs-link", "/workspace/rel-link", "/workspace/root-link" + secretFile} {
+			o := run(t, m, "main", "", "cat", l)
+			if o.res.ExitCode == 0 || strings.Contains(o.stdout, "HOST-SECRET") {
+				t.Errorf("cat %s: exit %d, %q", l, o.res.ExitCode, o.stdout)
+			}
+		}
+		// As a working directory, the link resolves inside the sandbox too.
+		o := runReq(t, m, sandbox.ExecRequest{Agent: "main", Argv: []string{"ls"}, Cwd: "root-link" + filepath.Dir(secretFile)})
+		if strings.Contains(o.stdout, "host-secret") {
+			t.Errorf("cwd through a link listed the host dir: %q", o.stdout)
+		}
+	})
+	t.Run("argv as given, no shell", func(t *testing.T) {
+		o := run(t, m, "main", "", "echo", "$HOME", "a;b", "`id`")
+		if o.stdout != "$HOME a;b `id`\n" {
+			t.Fatalf("got %q", o.stdout)
+		}
+	})
+	t.Run("env and secrets", func(t *testing.T) {
+		o := runReq(t, m, sandbox.ExecRequest{Agent: "main", Argv: []string{"env"}, Env: map[string]string{"REQ_VAR": "r"}})
+		for _, want := range []string{"REQ_VAR=r", "PROFILE_VAR=p", "API_TOKEN=s3cr3t-value", "HOME=/tmp", "PATH=" + sandbox.DefaultPath} {
+			if !strings.Contains(o.stdout, want+"\n") {
+				t.Errorf("env lacks %s: %q", want, o.stdout)
+			}
+		}
+		for _, bad := range []map[string]string{{"PATH": "/workspace"}, {"LD_PRELOAD": "/workspace/x.so"}, {"API_TOKEN": "mine"}, {"1X": "y"}} {
+			_, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "main", Argv: []string{"true"}, Env: bad})
+			if !errors.Is(err, sandbox.ErrInvalidRequest) {
+				t.Errorf("env %v: %v", bad, err)
+			}
+		}
+	})
+	t.Run("cwd outside workspace refused", func(t *testing.T) {
+		for _, cwd := range []string{"/etc", "..", "/workspace/../etc"} {
+			_, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "main", Argv: []string{"pwd"}, Cwd: cwd})
+			if !errors.Is(err, sandbox.ErrInvalidRequest) {
+				t.Errorf("cwd %q: %v", cwd, err)
+			}
+		}
+	})
+	t.Run("output cap", func(t *testing.T) {
+		o := run(t, m, "main", "", "sh", "-c", "yes | head -c 100000; yes e | head -c 5000 >&2")
+		if len(o.stdout) != 1000 || !o.res.StdoutTruncated || len(o.stderr) != 1000 || !o.res.StderrTruncated || o.res.ExitCode != 0 {
+			t.Fatalf("stdout %d stderr %d result %+v", len(o.stdout), len(o.stderr), o.res)
+		}
+		o = run(t, m, "main", "", "echo", "short")
+		if o.res.StdoutTruncated {
+			t.Fatal("short output reported truncated")
+		}
+	})
+	t.Run("unknown agent has no sandbox", func(t *testing.T) {
+		_, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "other", Argv: []string{"true"}})
+		if !errors.Is(err, sandbox.ErrNoProfile) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	if o := run(t, m, "main", "", "true"); o.res.SandboxID != id || o.res.Created {
+		t.Fatalf("per-agent container not reused: %s vs %s", o.res.SandboxID, id)
+	}
+}
+
+type mapSecrets map[string][]byte
+
+func (s mapSecrets) Get(name string) ([]byte, error) {
+	v, ok := s[name]
+	if !ok {
+		return nil, fmt.Errorf("secret %q: not found", name)
+	}
+	return v, nil
+}
+
+// TestTimeoutKills: a command past its timeout is killed, and so is what it
+// left running in the background; the session continues in a fresh sandbox.
+func TestTimeoutKills(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{"*": {Timeout: sandbox.Duration(20 * time.Second)}})
+	first := run(t, m, "a", "s1", "true")
+	start := time.Now()
+	o := runReq(t, m, sandbox.ExecRequest{Agent: "a", Session: "s1", Timeout: time.Second,
+		Argv: []string{"sh", "-c", "sleep 300 & echo started; exec sleep 30"}})
+	if !o.res.TimedOut || o.res.ExitCode != 137 || o.stdout != "started\n" {
+		t.Fatalf("result %+v stdout %q", o.res, o.stdout)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("timeout took %s", d)
+	}
+	if _, err := e.cli.ContainerInspect(context.Background(), first.res.SandboxID, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
+		t.Fatalf("the timed-out sandbox still exists: %v", err)
+	}
+	next := run(t, m, "a", "s1", "ps")
+	if next.res.SandboxID == first.res.SandboxID || !next.res.Created || strings.Contains(next.stdout, "sleep 30") {
+		t.Fatalf("after timeout: %+v\n%s", next.res, next.stdout)
+	}
+}
+
+// TestOOMReported: a memory hog is killed by the kernel and reported as
+// such; a command that kills itself the same way is not.
+func TestOOMReported(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{"*": {MemoryMB: 32}})
+	o := run(t, m, "a", "s1", "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1")
+	if o.res.ExitCode != 137 || !o.res.OOMKilled || o.res.TimedOut {
+		t.Fatalf("memory hog: %+v %q", o.res, o.stderr)
+	}
+	o = run(t, m, "a", "s1", "sh", "-c", "kill -9 $$")
+	if o.res.ExitCode != 137 || o.res.OOMKilled {
+		t.Fatalf("self-kill reported as OOM: %+v", o.res)
+	}
+}
+
+// TestForkBombHeld: a fork bomb stops at the pids limit while it runs, and
+// the timeout ends it.
+func TestForkBombHeld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{"*": {PidsLimit: 32, CPUs: 0.5}})
+	first := run(t, m, "a", "s1", "true")
+	type result struct {
+		o   out
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var so, se bytes.Buffer
+		res, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s1", Timeout: 4 * time.Second,
+			Argv: []string{"sh", "-c", "f(){ f|f& }; f; exec sleep 30"}, Stdout: &so, Stderr: &se})
+		done <- result{out{res, so.String(), se.String()}, err}
+	}()
+	var maxPids, limit uint64
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := e.cli.ContainerStats(context.Background(), first.res.SandboxID, client.ContainerStatsOptions{})
+		if err != nil {
+			break
+		}
+		var s container.StatsResponse
+		json.NewDecoder(st.Body).Decode(&s)
+		st.Body.Close()
+		maxPids = max(maxPids, s.PidsStats.Current)
+		limit = s.PidsStats.Limit
+		if maxPids >= 30 {
+			break
+		}
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if limit != 32 || maxPids > 32 || maxPids < 16 {
+		t.Fatalf("pids: max seen %d, limit %d (want the bomb to hit 32 and stop there)", maxPids, limit)
+	}
+	if !r.o.res.TimedOut || !strings.Contains(r.o.stderr, "can't fork") {
+		t.Fatalf("bomb result %+v stderr %.200q", r.o.res, r.o.stderr)
+	}
+	if o := run(t, m, "a", "s1", "echo", "alive"); o.stdout != "alive\n" || o.res.SandboxID == first.res.SandboxID {
+		t.Fatalf("after the bomb: %+v %q", o.res, o.stdout)
+	}
+}
+
+// TestScopes: per-session sandboxes are per session, per-agent ones per
+// agent across sessions, shared ones shared by every agent of the profile.
+func TestScopes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{
+		"sess": {Scope: sandbox.ScopeSession},
+		"ag1":  {Scope: sandbox.ScopeAgent},
+		"ag2":  {Scope: sandbox.ScopeAgent},
+		"*":    {Scope: sandbox.ScopeShared},
+	})
+	removeAll(t, m)
+	type call struct{ agent, session string }
+	calls := []call{{"sess", "A"}, {"sess", "B"}, {"ag1", "A"}, {"ag2", "A"}, {"x", "A"}, {"y", "B"}}
+	ids := make([]string, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var so bytes.Buffer
+			res, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: c.agent, Session: c.session,
+				Argv: []string{"sh", "-c", "echo " + c.agent + c.session + " >> /tmp/marks; cat /tmp/marks"}, Stdout: &so})
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = res.SandboxID
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	again := func(agent, session string) out {
+		return run(t, m, agent, session, "cat", "/tmp/marks")
+	}
+	if o := again("sess", "A"); o.res.SandboxID != ids[0] || o.stdout != "sessA\n" {
+		t.Errorf("session A: %s %q", o.res.SandboxID, o.stdout)
+	}
+	if ids[0] == ids[1] {
+		t.Error("two sessions share a per-session sandbox")
+	}
+	if o := again("ag1", "B"); o.res.SandboxID != ids[2] || o.stdout != "ag1A\n" {
+		t.Errorf("per-agent sandbox not kept across sessions: %s %q", o.res.SandboxID, o.stdout)
+	}
+	if ids[2] == ids[3] {
+		t.Error("two agents share a per-agent sandbox")
+	}
+	if ids[4] != ids[5] {
+		t.Error("shared sandbox not shared between agents")
+	}
+	if o := again("z", "C"); o.res.SandboxID != ids[4] || len(strings.Fields(o.stdout)) != 2 {
+		t.Errorf("shared: %s %q", o.res.SandboxID, o.stdout)
+	}
+	if len(m.List()) != 5 {
+		t.Errorf("%d sandboxes, want 5: %+v", len(m.List()), m.List())
+	}
+	if err := m.Remove("nonexistent-id-000"); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("remove unknown: %v", err)
+	}
+}
+
+// TestRestartAdoption: after a crash, a new manager adopts its running
+// per-agent and pooled containers whose profile is unchanged and removes
+// everything else of its instance, but nothing of another instance.
+func TestRestartAdoption(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	profiles := func(changedMem int64) map[string]sandbox.Profile {
+		return map[string]sandbox.Profile{
+			"keep":    {Scope: sandbox.ScopeAgent},
+			"stopped": {Scope: sandbox.ScopeAgent},
+			"changes": {Scope: sandbox.ScopeAgent, MemoryMB: changedMem},
+			"sess":    {Scope: sandbox.ScopeSession},
+			"pooled":  {Scope: sandbox.ScopeSession, PoolSize: 1},
+		}
+	}
+	// The first run "crashes": it is never closed.
+	m1, err := sandbox.New(context.Background(), sandbox.Options{Client: e.cli, Instance: e.inst, Profiles: withImage(profiles(128), e.image),
+		WorkspaceRoot: e.root, PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, a := range []string{"keep", "stopped", "changes", "sess"} {
+		ids[a] = run(t, m1, a, "s1", "true").res.SandboxID
+	}
+	if err := m1.Warm(context.Background(), "pooled"); err != nil {
+		t.Fatal(err)
+	}
+	o := run(t, m1, "pooled", "s1", "true")
+	if !o.res.Pooled {
+		t.Fatalf("pooled profile's first command did not use the pool: %+v", o.res)
+	}
+	ids["pooled-session"] = o.res.SandboxID
+	if err := m1.Warm(context.Background(), "pooled"); err != nil { // wait for the refill
+		t.Fatal(err)
+	}
+	for _, s := range m1.List() {
+		if s.Profile == "pooled" && s.Session == "" {
+			ids["pooled-idle"] = s.ID
+		}
+	}
+	if ids["pooled-idle"] == "" {
+		t.Fatalf("pool not refilled: %+v", m1.List())
+	}
+	if _, err := e.cli.ContainerKill(context.Background(), ids["stopped"], client.ContainerKillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Another sidecar instance on the same engine.
+	other := sandboxtest.Instance(t, e.cli)
+	mo, err := sandbox.New(context.Background(), sandbox.Options{Client: e.cli, Instance: other,
+		Profiles: withImage(map[string]sandbox.Profile{"*": {Scope: sandbox.ScopeAgent}}, e.image), WorkspaceRoot: e.root, PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := run(t, mo, "keep", "", "true").res.SandboxID
+	t.Cleanup(func() { sandboxtest.RemoveAll(t, e.cli, other) })
+
+	m2 := e.manager(t, profiles(256))
+	removeAll(t, m2)
+	var adopted []string
+	for _, s := range m2.List() {
+		adopted = append(adopted, s.ID)
+	}
+	slices.Sort(adopted)
+	want := []string{ids["keep"], ids["pooled-idle"]}
+	slices.Sort(want)
+	if !slices.Equal(adopted, want) {
+		t.Fatalf("adopted %v, want keep and the idle pool container %v (all: %v)", adopted, want, ids)
+	}
+	for _, gone := range []string{"stopped", "changes", "sess", "pooled-session"} {
+		if _, err := e.cli.ContainerInspect(context.Background(), ids[gone], client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
+			t.Errorf("%s container survived the restart: %v", gone, err)
+		}
+	}
+	if _, err := e.cli.ContainerInspect(context.Background(), foreign, client.ContainerInspectOptions{}); err != nil {
+		t.Errorf("another instance's container was touched: %v", err)
+	}
+	if o := run(t, m2, "keep", "", "true"); o.res.SandboxID != ids["keep"] || o.res.Created {
+		t.Errorf("adopted container not used: %+v", o.res)
+	}
+	if o := run(t, m2, "changes", "", "true"); o.res.SandboxID == ids["changes"] || !o.res.Created {
+		t.Errorf("changed profile did not get a new container: %+v", o.res)
+	}
+	if o := run(t, m2, "pooled", "s2", "true"); o.res.SandboxID != ids["pooled-idle"] || !o.res.Pooled {
+		t.Errorf("adopted pool container not used: %+v", o.res)
+	}
+}
+
+func withImage(ps map[string]sandbox.Profile, image string) map[string]sandbox.Profile {
+	for k, p := range ps {
+		p.Image = image
+		ps[k] = p
+	}
+	return ps
+}
+
+// TestWarmPoolAndPrune: a pooled session starts without creating a
+// container; idle sessions are pruned while the pool is kept full; Close
+// removes both.
+func TestWarmPoolAndPrune(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{"*": {PoolSize: 1, IdleTimeout: sandbox.Duration(time.Second)}})
+	if err := m.Warm(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	l := m.List()
+	if len(l) != 1 || !l[0].Pooled || l[0].Session != "" {
+		t.Fatalf("after warm: %+v", l)
+	}
+	o := run(t, m, "a", "s1", "echo", "hi")
+	if !o.res.Pooled || o.res.Created || o.res.SandboxID != l[0].ID || o.stdout != "hi\n" {
+		t.Fatalf("pooled exec: %+v %q", o.res, o.stdout)
+	}
+	if err := m.Warm(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.List()); n != 2 {
+		t.Fatalf("%d sandboxes after refill, want 2", n)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if n := m.Prune(); n != 1 {
+		t.Fatalf("pruned %d, want the idle session only", n)
+	}
+	l = m.List()
+	if len(l) != 1 || l[0].Session != "" {
+		t.Fatalf("after prune: %+v", l)
+	}
+	if _, err := e.cli.ContainerInspect(context.Background(), o.res.SandboxID, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
+		t.Fatalf("pruned container still exists: %v", err)
+	}
+}
+
+// TestCancelAndClose: cancelling a command kills it; Close kills running
+// commands and removes per-session sandboxes, then refuses new commands.
+func TestCancelAndClose(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{"*": {}})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	res, err := m.Exec(ctx, sandbox.ExecRequest{Agent: "a", Session: "s", Argv: []string{"sleep", "60"}})
+	if err != nil || !res.Cancelled || res.ExitCode != 137 {
+		t.Fatalf("cancel: %+v %v", res, err)
+	}
+	done := make(chan sandbox.ExecResult, 1)
+	go func() {
+		res, _ := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s2", Argv: []string{"sleep", "60"}})
+		done <- res
+	}()
+	for len(m.List()) == 0 || m.List()[0].Running == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; !r.Cancelled {
+		t.Fatalf("running command not cancelled by Close: %+v", r)
+	}
+	if left := sandboxtest.Containers(t, e.cli, e.inst); len(left) != 0 {
+		t.Fatalf("containers left after Close: %v", left)
+	}
+	if _, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s", Argv: []string{"true"}}); !errors.Is(err, sandbox.ErrClosed) {
+		t.Fatalf("exec after close: %v", err)
+	}
+}

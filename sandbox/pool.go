@@ -1,0 +1,119 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// pool keeps started containers of one spec ready for new sessions.
+type pool struct {
+	spec      *spec
+	idle      []*box
+	refilling bool       // a background refill runs
+	fillMu    sync.Mutex // one filler at a time
+}
+
+// poolFor returns the pool of s, creating an empty one. Called with m.mu held.
+func (m *Manager) poolFor(s *spec) *pool {
+	pl := m.pools[s.hash]
+	if pl == nil {
+		pl = &pool{spec: s}
+		m.pools[s.hash] = pl
+	}
+	return pl
+}
+
+// take removes and returns an idle container, or nil. Called with m.mu held.
+func (pl *pool) take() *box {
+	if len(pl.idle) == 0 {
+		return nil
+	}
+	b := pl.idle[0]
+	pl.idle = pl.idle[1:]
+	return b
+}
+
+// drop forgets b if it is idle in the pool. Called with m.mu held.
+func (pl *pool) drop(b *box) {
+	pl.idle = slices.DeleteFunc(pl.idle, func(x *box) bool { return x == b })
+}
+
+// refill tops the pool up in the background.
+func (m *Manager) refill(pl *pool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || pl.refilling {
+		return
+	}
+	pl.refilling = true
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		err := m.fill(m.base, pl)
+		m.mu.Lock()
+		pl.refilling = false
+		m.mu.Unlock()
+		if err != nil {
+			m.log.Error("warm pool refill", "profile", pl.spec.name, "agent", pl.spec.agent, "err", err)
+		}
+	}()
+}
+
+// fill creates containers until the pool holds pool_size idle ones.
+func (m *Manager) fill(ctx context.Context, pl *pool) error {
+	pl.fillMu.Lock()
+	defer pl.fillMu.Unlock()
+	for {
+		m.mu.Lock()
+		full := len(pl.idle) >= pl.spec.p.PoolSize
+		closed := m.closed
+		m.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		if full {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := m.create(ctx, pl.spec, "", "", true)
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			m.removeContainer(b.id, "shutting down")
+			return ErrClosed
+		}
+		m.boxes[b.id] = b
+		pl.idle = append(pl.idle, b)
+		m.mu.Unlock()
+	}
+}
+
+// Warm fills the warm pool of agent's profile and waits until it is full.
+// Pools of agents named in the config fill on their own at start; those of
+// agents matched by "*" fill after the agent's first session, or now.
+func (m *Manager) Warm(ctx context.Context, agent string) error {
+	s, err := m.specFor(agent)
+	if err != nil {
+		return err
+	}
+	if s.p.PoolSize == 0 {
+		return fmt.Errorf("sandbox: agent %q: profile %q has no warm pool (pool_size 0)", agent, s.name)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	pl := m.poolFor(s)
+	m.execs.Add(1) // Close waits for this fill like for a command
+	m.mu.Unlock()
+	defer m.execs.Done()
+	return m.fill(ctx, pl)
+}
