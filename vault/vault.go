@@ -195,16 +195,20 @@ func ValidName(name string) error {
 // it by rename, so a read sees one whole version. A missing state dir or
 // file is reported as fs.ErrNotExist.
 func (v *Vault) read() (*decodedFile, error) {
-	if _, err := os.Stat(v.dir); err != nil {
+	fi, err := os.Stat(v.dir)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	// The directory exists, so Ensure only checks that others cannot write
-	// it (and plant a vault and key file of their own).
-	if err := statedir.Ensure(v.dir); err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
+	// A directory others can write could hold a vault and key file of their
+	// making. Ensure words the refusal; on an existing directory it creates
+	// nothing, and the fast path spares every Get its extra stats.
+	if !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+		if err := statedir.Ensure(v.dir); err != nil {
+			return nil, fmt.Errorf("vault: %w", err)
+		}
 	}
 	data, err := statedir.ReadFile(v.path)
 	if err != nil {
