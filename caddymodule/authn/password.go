@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"strings"
 	"sync"
 
@@ -26,9 +29,9 @@ type PasswordSet struct {
 	// enumeration by timing).
 	decoy []byte
 
-	cacheKey [32]byte
-	mu       sync.RWMutex
-	cache    map[[sha256.Size]byte]struct{}
+	macs  sync.Pool // HMAC-SHA256 under a random per-set key
+	mu    sync.RWMutex
+	cache map[[sha256.Size]byte]struct{}
 }
 
 // passwordCacheSize bounds the verification cache. Each entry is 32 bytes;
@@ -37,10 +40,10 @@ const passwordCacheSize = 4096
 
 // NewPasswordSet returns an empty set.
 func NewPasswordSet() *PasswordSet {
+	key := make([]byte, 32)
+	rand.Read(key) // never fails (crypto/rand panics rather than return an error)
 	s := &PasswordSet{users: map[string][]byte{}, cache: map[[sha256.Size]byte]struct{}{}}
-	if _, err := rand.Read(s.cacheKey[:]); err != nil {
-		panic("authn: crypto/rand failed: " + err.Error())
-	}
+	s.macs.New = func() any { return hmac.New(sha256.New, key) }
 	return s
 }
 
@@ -115,14 +118,21 @@ func (s *PasswordSet) Verify(user, password string) bool {
 	return true
 }
 
-func (s *PasswordSet) cacheKeyFor(user, password string, hash []byte) [sha256.Size]byte {
-	m := hmac.New(sha256.New, s.cacheKey[:])
+func (s *PasswordSet) cacheKeyFor(user, password string, bcryptHash []byte) [sha256.Size]byte {
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
 	// Length-prefix user and password so no two (user, password) pairs
 	// serialise to the same bytes.
-	fmt.Fprintf(m, "%d:%s%d:%s", len(user), user, len(password), password)
-	m.Write(hash)
+	var n [2 * binary.MaxVarintLen64]byte
+	l := binary.PutUvarint(n[:], uint64(len(user)))
+	l += binary.PutUvarint(n[l:], uint64(len(password)))
+	m.Write(n[:l])
+	io.WriteString(m, user)
+	io.WriteString(m, password)
+	m.Write(bcryptHash)
 	var out [sha256.Size]byte
 	m.Sum(out[:0])
+	s.macs.Put(m)
 	return out
 }
 

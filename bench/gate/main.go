@@ -1,0 +1,225 @@
+// Command gate benchmarks the gate against a bare reverse_proxy in one run:
+// the same in-process Caddy serves one site per variant, all proxying to the
+// same upstream, and the load alternates between them in rounds so drift on
+// the machine hits every variant alike. It prints requests/s, p50 and p99 per
+// variant and each variant's throughput as a ratio of bare reverse_proxy.
+//
+//	go run ./bench/gate [-duration 30s] [-conns 16] [-rounds 5]
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"golang.org/x/crypto/bcrypt"
+
+	_ "github.com/clawguard/clawguard/caddymodule"
+	"github.com/clawguard/clawguard/internal/testcaddy"
+)
+
+// variant is one site of the benchmark: its gate options (empty for bare
+// reverse_proxy) and the Authorization header clients send.
+type variant struct {
+	name  string
+	gate  string
+	auth  string
+	port  int
+	stats stats
+}
+
+type stats struct {
+	requests  int64
+	errors    int64
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+const (
+	token    = "bench-token-0123456789abcdefghijklmn"
+	password = "bench password, long enough"
+)
+
+func main() {
+	duration := flag.Duration("duration", 30*time.Second, "total load time per variant, split over the rounds")
+	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
+	rounds := flag.Int("rounds", 5, "rounds; each round runs every variant once")
+	flag.Parse()
+	if err := run(*duration, *conns, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/gate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(duration time.Duration, conns, rounds int) error {
+	up, err := startUpstream()
+	if err != nil {
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	stateDir, err := os.MkdirTemp("", "bench-gate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stateDir)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+password))
+	variants := []*variant{
+		{name: "bare reverse_proxy", auth: "Bearer " + token},
+		{name: "gate: token", gate: "token " + token, auth: "Bearer " + token},
+		{name: "gate: bcrypt password (cached)", gate: "password bench " + string(hash), auth: basic},
+	}
+	if err := startCaddy(variants, up, stateDir); err != nil {
+		return err
+	}
+	defer caddy.Stop()
+
+	fmt.Printf("bench/gate: %d variants, %d connections, %d rounds of %s each, upstream %s\n",
+		len(variants), conns, rounds, duration/time.Duration(rounds), up)
+	for r := 0; r < rounds; r++ {
+		for _, v := range variants {
+			if err := load(v, conns, duration/time.Duration(rounds)); err != nil {
+				return fmt.Errorf("%s: %w", v.name, err)
+			}
+		}
+	}
+	report(variants)
+	return nil
+}
+
+func startUpstream() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})}
+	go srv.Serve(l)
+	return l.Addr().String(), nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startCaddy(variants []*variant, upstream, stateDir string) error {
+	admin, err := freePort()
+	if err != nil {
+		return err
+	}
+	cfg := testcaddy.Global(admin)
+	for _, v := range variants {
+		if v.port, err = freePort(); err != nil {
+			return err
+		}
+		gate := ""
+		if v.gate != "" {
+			// local_trust off: every request is judged by its credential,
+			// as a remote client's would be.
+			gate = fmt.Sprintf("clawguard {\n\t\t%s\n\t\tlocal_trust off\n\t\tstate_dir %s\n\t}", v.gate, stateDir)
+		}
+		cfg += fmt.Sprintf("\nhttp://:%d {\n\tbind 127.0.0.1\n\t%s\n\treverse_proxy %s\n}\n", v.port, gate, upstream)
+	}
+	return testcaddy.LoadErr(cfg)
+}
+
+func load(v *variant, conns int, d time.Duration) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/", v.port)
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	// Warm up (connections, and the password cache's one bcrypt).
+	if err := fetch(context.Background(), client, url, v.auth); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var requests, failures atomic.Int64
+	start := time.Now()
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1<<14)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				err := fetch(ctx, client, url, v.auth)
+				if ctx.Err() != nil {
+					break
+				}
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+				requests.Add(1)
+			}
+			mu.Lock()
+			v.stats.latencies = append(v.stats.latencies, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	v.stats.elapsed += time.Since(start)
+	v.stats.requests += requests.Load()
+	v.stats.errors += failures.Load()
+	return nil
+}
+
+func fetch(ctx context.Context, client *http.Client, url, auth string) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req.Header.Set("Authorization", auth)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func report(variants []*variant) {
+	fmt.Printf("\n%-32s %12s %10s %10s %8s %8s\n", "variant", "req/s", "p50", "p99", "errors", "ratio")
+	fmt.Println(strings.Repeat("-", 86))
+	var bare float64
+	for i, v := range variants {
+		slices.Sort(v.stats.latencies)
+		rps := float64(v.stats.requests) / v.stats.elapsed.Seconds()
+		if i == 0 {
+			bare = rps
+		}
+		fmt.Printf("%-32s %12.0f %10s %10s %8d %7.1f%%\n", v.name, rps,
+			percentile(v.stats.latencies, 0.50), percentile(v.stats.latencies, 0.99), v.stats.errors, 100*rps/bare)
+	}
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(float64(len(sorted)-1)*p)].Round(time.Microsecond)
+}

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"text/template"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/vault"
+)
+
+func init() {
+	register(&command{
+		name:    "up",
+		summary: "run the whole stack on safe defaults: Caddy with the gate on loopback in front of a gateway",
+		run:     runUp,
+	})
+}
+
+//go:embed up.Caddyfile.tmpl
+var upCaddyfile string
+
+// gatewayTokenEntry is the vault entry holding the token `up` generates.
+const gatewayTokenEntry = "gateway_token"
+
+type upOptions struct {
+	listen, upstream, admin, config, caddy, stateDir string
+}
+
+func runUp(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("up", "up [--listen 127.0.0.1:18789] [--upstream URL] [--state-dir DIR] [--config Caddyfile] [--caddy PATH]")
+	var o upOptions
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:18789", "loopback address the gate listens on")
+	fs.StringVar(&o.upstream, "upstream", "", "the gateway to protect, e.g. http://127.0.0.1:18790 (default: a built-in demo WebSocket echo)")
+	fs.StringVar(&o.admin, "admin", "localhost:2019", "Caddy's admin endpoint (loopback; serves /metrics)")
+	fs.StringVar(&o.config, "config", "", "run this Caddyfile instead of the generated one")
+	fs.StringVar(&o.caddy, "caddy", "", "a caddy binary built with clawguard's modules (default: this binary's embedded Caddy)")
+	sd := stateDirFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{"unexpected arguments: " + strings.Join(fs.Args(), " ")}
+	}
+	o.stateDir = statedir.Resolve(*sd)
+	if err := statedir.Ensure(o.stateDir); err != nil {
+		return err
+	}
+	host, port, err := loopbackListen(o.listen)
+	if err != nil {
+		return err
+	}
+
+	out := &prefixWriter{w: c.stdout}
+	token, fresh, err := ensureGatewayToken(o.stateDir)
+	if err != nil {
+		return err
+	}
+
+	if o.upstream == "" {
+		addr, stop, err := startDemoUpstream()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.upstream = "http://" + addr
+		out.line("up", "no --upstream given: serving the built-in demo WebSocket echo at "+o.upstream)
+	}
+
+	config := o.config
+	if config == "" {
+		if config, err = writeUpCaddyfile(o, host, port); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("up: locating this binary: %w", err)
+	}
+	caddyArgv := []string{self, "caddy", "run", "--adapter", "caddyfile", "--config", config}
+	if o.caddy != "" {
+		caddyArgv = []string{o.caddy, "run", "--adapter", "caddyfile", "--config", config}
+	}
+	sup := &supervisor{out: out, env: append(os.Environ(), statedir.EnvVar+"="+o.stateDir)}
+	sup.start(ctx, "caddy", caddyArgv)
+
+	base := "http://" + net.JoinHostPort(host, port)
+	if err := waitReachable(ctx, base, 60*time.Second); err != nil {
+		sup.stop()
+		return fmt.Errorf("up: the gate did not come up at %s: %w", base, err)
+	}
+	out.line("up", "gate:     "+base+"  (loopback only)")
+	out.line("up", "ui:       "+base+"/.clawguard/ui/")
+	out.line("up", "metrics:  http://"+o.admin+"/metrics")
+	out.line("up", "config:   "+config)
+	if fresh {
+		out.line("up", "token:    "+token+"   <- shown once; later: clawguard vault get "+gatewayTokenEntry)
+	} else {
+		out.line("up", "token:    in the vault (clawguard vault get "+gatewayTokenEntry+")")
+	}
+	out.line("up", "try:      curl -H \"Authorization: Bearer $(clawguard vault get "+gatewayTokenEntry+")\" "+base+"/")
+	out.line("up", "Ctrl-C stops everything.")
+
+	err = sup.wait(ctx)
+	out.line("up", "stopped")
+	return err
+}
+
+// loopbackListen splits addr and refuses anything but a loopback host: `up`
+// is the safe default; wider exposure goes through a Caddyfile or tailnet.
+func loopbackListen(addr string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", usageError{fmt.Sprintf("--listen %q: %v", addr, err)}
+	}
+	if host == "localhost" {
+		return "127.0.0.1", port, nil
+	}
+	a, perr := netip.ParseAddr(host)
+	if perr != nil || !a.IsLoopback() {
+		return "", "", usageError{fmt.Sprintf("--listen %q: up binds loopback only (127.0.0.1 or ::1); expose remotely over a tailnet (see README)", addr)}
+	}
+	return host, port, nil
+}
+
+// ensureGatewayToken returns the gateway token from the vault, generating
+// and storing one on first use. fresh reports a new token, which is the only
+// time it is shown.
+func ensureGatewayToken(stateDir string) (token string, fresh bool, err error) {
+	v, err := vault.Open(stateDir)
+	if err != nil {
+		return "", false, err
+	}
+	b, err := v.Get(gatewayTokenEntry)
+	if err == nil {
+		return string(b), false, nil
+	}
+	if !errors.Is(err, vault.ErrNotFound) {
+		return "", false, err
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	token = "cgt_" + base64.RawURLEncoding.EncodeToString(raw)
+	if err := v.Set(gatewayTokenEntry, []byte(token)); err != nil {
+		return "", false, err
+	}
+	return token, true, nil
+}
+
+func writeUpCaddyfile(o upOptions, host, port string) (string, error) {
+	tmpl := template.Must(template.New("Caddyfile").Parse(upCaddyfile))
+	var b strings.Builder
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	err := tmpl.Execute(&b, map[string]string{
+		"Admin": o.admin, "Port": port, "Host": strings.Trim(host, "[]"),
+		"StateDir": o.stateDir, "Upstream": o.upstream,
+	})
+	if err != nil {
+		return "", fmt.Errorf("up: rendering Caddyfile: %w", err)
+	}
+	path := filepath.Join(o.stateDir, "Caddyfile")
+	return path, statedir.WriteFile(path, []byte(b.String()))
+}
+
+// startDemoUpstream serves a stand-in gateway on loopback: a greeting that
+// shows the identity the gate passed on, and a WebSocket echo at /ws.
+func startDemoUpstream() (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("up: demo upstream: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{"*"}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, msg); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "clawguard demo upstream: hello %s (method %s)\nWebSocket echo at /ws\n",
+			r.Header.Get("X-Clawguard-Identity"), r.Header.Get("X-Clawguard-Method"))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return l.Addr().String(), func() { srv.Close() }, nil
+}
+
+func waitReachable(ctx context.Context, base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/", nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// supervisor runs child processes with prefixed logs, restarts one that dies
+// (a few times), and stops all of them together.
+type supervisor struct {
+	out      *prefixWriter
+	env      []string
+	mu       sync.Mutex
+	procs    map[string]*exec.Cmd
+	wg       sync.WaitGroup
+	failed   chan error
+	stopping bool
+}
+
+const maxRestarts = 3
+
+func (s *supervisor) start(ctx context.Context, name string, argv []string) {
+	s.mu.Lock()
+	if s.procs == nil {
+		s.procs = map[string]*exec.Cmd{}
+		s.failed = make(chan error, 8)
+	}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for restarts := 0; ; restarts++ {
+			err := s.runOnce(name, argv)
+			s.mu.Lock()
+			stopping := s.stopping
+			s.mu.Unlock()
+			if stopping || ctx.Err() != nil {
+				return
+			}
+			if restarts == maxRestarts {
+				s.failed <- fmt.Errorf("%s keeps exiting (last: %v); giving up", name, err)
+				return
+			}
+			s.out.line("up", fmt.Sprintf("%s exited (%v); restarting in 1s", name, err))
+			time.Sleep(time.Second)
+		}
+	}()
+}
+
+func (s *supervisor) runOnce(name string, argv []string) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = s.env
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	// Children get their own process group, so the terminal's Ctrl-C reaches
+	// only `up`, which then stops them in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.procs[name] = cmd
+	s.mu.Unlock()
+	var copiers sync.WaitGroup
+	for _, r := range []io.Reader{stdout, stderr} {
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			sc := bufio.NewScanner(r)
+			sc.Buffer(make([]byte, 64*1024), 1024*1024)
+			for sc.Scan() {
+				s.out.line(name, sc.Text())
+			}
+		}()
+	}
+	copiers.Wait()
+	return cmd.Wait()
+}
+
+// wait blocks until ctx ends (Ctrl-C) or a child gives up, then stops all.
+func (s *supervisor) wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-s.failed:
+	}
+	s.stop()
+	return err
+}
+
+// stop sends SIGTERM to every child, and SIGKILL to any still running after
+// 10 s.
+func (s *supervisor) stop() {
+	s.mu.Lock()
+	s.stopping = true
+	for _, p := range s.procs {
+		if p.Process != nil {
+			p.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.mu.Lock()
+		for _, p := range s.procs {
+			if p.Process != nil {
+				p.Process.Kill()
+			}
+		}
+		s.mu.Unlock()
+		<-done
+	}
+}
+
+// prefixWriter writes whole lines tagged with their source, from several
+// goroutines.
+type prefixWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *prefixWriter) line(source, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "[%s] %s\n", source, text)
+}
