@@ -77,7 +77,7 @@ func TestNonceCacheFull(t *testing.T) {
 	if c.Len() != 3 {
 		t.Errorf("Len = %d, want 3", c.Len())
 	}
-	expectUse(t, c, "k", "0", t0.Unix(), now, time.Minute, CodeReplayCacheFull)  // the shed nonce replayed
+	expectUse(t, c, "k", "0", t0.Unix(), now, time.Minute, CodeReplayCacheFull)   // the shed nonce replayed
 	expectUse(t, c, "k", "new", t0.Unix(), now, time.Minute, CodeReplayCacheFull) // as old as the shed one
 	expectUse(t, c, "k", "1", t0.Unix()+1, now, time.Minute, CodeReplay)          // still held
 	expectUse(t, c, "k", "x", t0.Unix()+1, now, time.Minute, CodeReplayCacheFull) // not newer than the oldest held
