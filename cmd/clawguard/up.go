@@ -281,8 +281,9 @@ func (s *supervisor) runOnce(name string, argv []string) error {
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	// Children get their own process group, so the terminal's Ctrl-C reaches
-	// only `up`, which then stops them in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// only `up`, which then stops them in order; if `up` itself is killed, the
+	// kernel sends them SIGTERM (Pdeathsig) so nothing is left running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
