@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -487,6 +489,44 @@ func TestKeyDerivedOncePerProcess(t *testing.T) {
 	mustGet(t, mustOpen(t, opts), "a", "1")
 	if got := derivedKeys.derived.Load() - before; got != 2 {
 		t.Fatalf("%d derivations after a rotation, want 2", got)
+	}
+}
+
+// TestConcurrentUseInProcess: goroutines sharing and not sharing a handle;
+// the first derivation happens once however many ask for it at the same time.
+func TestConcurrentUseInProcess(t *testing.T) {
+	opts := testOptions(t)
+	mustSet(t, mustOpen(t, opts), "a", "1")
+	saved := derivedKeys
+	derivedKeys = &keyCache{entries: map[[32]byte]*cachedKey{}} // as in a fresh process
+	t.Cleanup(func() { derivedKeys = saved })
+
+	v := mustOpen(t, opts)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := v
+			if g%2 == 0 {
+				h = mustOpen(t, opts)
+			}
+			for i := range 5 {
+				if got, err := h.Get("a"); err != nil || string(got) != "1" {
+					t.Errorf("Get: %q, %v", got, err)
+				}
+				if err := h.Set(fmt.Sprintf("g%d-%d", g, i), []byte("x")); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := derivedKeys.derived.Load(); n != 1 {
+		t.Fatalf("%d derivations, want 1", n)
+	}
+	if names, _ := v.List(); len(names) != 1+8*5 {
+		t.Fatalf("%d entries, want %d: lost writes", len(names), 1+8*5)
 	}
 }
 
