@@ -1,6 +1,7 @@
 package httpsig
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -196,7 +197,7 @@ func setContentDigest(req *http.Request, alg string) error {
 			return fmt.Errorf("reading body: %w", err)
 		}
 		req.ContentLength = int64(len(b))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		req.Body, _ = req.GetBody()
 		body, _ = req.GetBody()
 	}

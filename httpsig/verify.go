@@ -56,6 +56,14 @@ type Config struct {
 	Scheme    string
 	Authority string
 
+	// Original, if set, returns the request as the client sent it when
+	// middleware that ran before the verifier may have rewritten its method
+	// or target (Caddy's rewrite, uri and method directives do; the gate
+	// returns Caddy's OriginalRequestCtxKey copy). Its method, request-target,
+	// Host and TLS state are what the signature is checked against; headers
+	// and body are always r's. Default: r itself.
+	Original func(r *http.Request) *http.Request
+
 	// Nonces is the replay cache. Share one across Verifiers that replace each
 	// other (a config reload) so a reload neither forgets nor refuses recent
 	// nonces. Default: a new NonceCache of MaxNonces entries.
@@ -229,7 +237,15 @@ func (v *Verifier) verifySignature(r *http.Request) (string, *sigParams, error) 
 	if !ok {
 		return "", nil, refuse(CodeUnknownKey, "keyid %q is not known", p.keyid)
 	}
-	base, err := signatureBase(incomingMessage(r, v.cfg.Scheme, v.cfg.Authority), p)
+	src := r
+	if v.cfg.Original != nil {
+		if o := v.cfg.Original(r); o != nil {
+			src = o
+		}
+	}
+	m := incomingMessage(src, v.cfg.Scheme, v.cfg.Authority)
+	m.header = r.Header
+	base, err := signatureBase(m, p)
 	if err != nil {
 		return "", nil, refuseErr(CodeSignatureMalformed, err, "signature %q", label)
 	}

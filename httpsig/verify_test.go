@@ -2,6 +2,7 @@ package httpsig
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -449,14 +450,14 @@ func TestVerifyMalformed(t *testing.T) {
 // TestVerifyBehindProxy: a client signs the public URL; the verifier sees
 // plain http on another port and must be told the origin.
 func TestVerifyBehindProxy(t *testing.T) {
+	// Verifiers first: a replay cache refuses signatures created before it.
+	told := newTestGate(t, Config{Scheme: "https", Authority: "gateway.example.com:443"})
+	untold := newTestGate(t, Config{})
 	public, err := http.NewRequest("GET", "https://Gateway.Example.com/v1/status", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	Sign(public, "client", testKey)
-
-	told := newTestGate(t, Config{Scheme: "https", Authority: "gateway.example.com:443"})
-	untold := newTestGate(t, Config{})
 	for _, tc := range []struct {
 		g    *testGate
 		code string
@@ -512,4 +513,46 @@ func TestVerifierKeysAreCopied(t *testing.T) {
 	req := g.request(t, "GET", "/", "")
 	Sign(req, "evil", otherKey)
 	expectCode(t, "key added to the caller's map", g.send(t, req), 401, CodeUnknownKey)
+}
+
+type originalKey struct{}
+
+// TestVerifyAfterRewrite: middleware before the verifier rewrote the target
+// (as Caddy's rewrite does, RequestURI included). With Config.Original the
+// signature is checked against the request as sent; without it, it fails.
+func TestVerifyAfterRewrite(t *testing.T) {
+	for _, withOriginal := range []bool{true, false} {
+		cfg := Config{Keys: map[string][]byte{"client": testKey}}
+		if withOriginal {
+			cfg.Original = func(r *http.Request) *http.Request {
+				o, _ := r.Context().Value(originalKey{}).(*http.Request)
+				return o
+			}
+		}
+		v, err := NewVerifier(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			orig := *r
+			r = r.WithContext(context.WithValue(r.Context(), originalKey{}, &orig))
+			r.URL.Path = "/internal" + r.URL.Path // the rewrite
+			r.RequestURI = r.URL.RequestURI()
+			if _, err := v.Verify(r); err != nil {
+				http.Error(w, CodeOf(err), http.StatusUnauthorized)
+			}
+		}))
+		req, _ := http.NewRequest("POST", srv.URL+"/hooks/x?a=1", strings.NewReader("body"))
+		Sign(req, "client", testKey)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		if withOriginal && resp.StatusCode != 200 || !withOriginal && strings.TrimSpace(string(b)) != CodeBadSignature {
+			t.Errorf("Original set %v: %d %s", withOriginal, resp.StatusCode, b)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -216,7 +217,7 @@ func (f *signFlags) request(ctx context.Context, c *cli, target string) (*http.R
 			return nil, fmt.Errorf("reading body from stdin: %w", err)
 		}
 		req.ContentLength = int64(len(b))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		req.Body, _ = req.GetBody()
 	default:
 		fi, err := os.Stat(f.bodyFile)
