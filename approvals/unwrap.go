@@ -93,7 +93,6 @@ type unwrapped struct {
 	unset    []string
 	clearEnv bool
 	chdir    string
-	refused  string
 }
 
 func (u *unwrapped) assign(name, value string) {

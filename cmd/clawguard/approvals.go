@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/clawguard/clawguard/approvals"
+	"github.com/clawguard/clawguard/statedir"
+)
+
+func init() {
+	register(&command{
+		name:    "approvals",
+		summary: "exec approval policy: approvals check --agent A -- ARGV… (see approvals --help)",
+		run:     runApprovals,
+	})
+}
+
+// dockerPath is the PATH Docker gives a container whose image sets none:
+// the default search path for sandbox checks.
+const dockerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+const approvalsHelp = `Usage: clawguard approvals <verb> [flags]
+
+Exec approvals decide which commands agents may run (the file is
+<state_dir>/approvals.json, mode 0600; see the README for its format).
+
+Verbs:
+  check   evaluate one command against the policy, exactly as the sidecar
+          does, and print {"decision","resolved","rule","reason"} as JSON
+
+Examples:
+  clawguard approvals check --agent main --target host -- git status
+  clawguard approvals check --agent main --root /srv/rootfs -- env FOO=1 rm -rf /
+  clawguard approvals check --file ./approvals.json --agent main --root / -- bash -c 'ls'
+
+The verbs that answer pending asks (list, allow-once, allow-always, deny)
+talk to the sidecar and come with it.
+`
+
+func runApprovals(_ context.Context, c *cli, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		io.WriteString(c.stdout, approvalsHelp)
+		return flag.ErrHelp
+	}
+	verb, args, err := subcommand(args, "check")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "check":
+		return approvalsCheck(c, args)
+	}
+	return nil
+}
+
+// envFlags collects repeated --env NAME=VALUE flags.
+type envFlags map[string]string
+
+func (e envFlags) String() string { return "" }
+
+func (e envFlags) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q is not NAME=VALUE", s)
+	}
+	e[name] = value
+	return nil
+}
+
+func approvalsCheck(c *cli, args []string) error {
+	fs := c.flagSet("approvals check", "approvals check [flags] -- ARGV…")
+	dirFlag := stateDirFlag(fs)
+	file := fs.String("file", "", "approval file (default <state_dir>/approvals.json)")
+	agent := fs.String("agent", "", "agent name (required)")
+	target := fs.String("target", "sandbox", "where the command would run: sandbox or host")
+	cwd := fs.String("cwd", "", "working directory (default: the current one for host, /workspace for sandbox)")
+	pathList := fs.String("path", "", "PATH to look argv[0] up in (default: $PATH for host, Docker's default for sandbox)")
+	root := fs.String("root", "", "sandbox only: the image's root filesystem directory to resolve programs in (/ for this machine's)")
+	env := envFlags{}
+	fs.Var(env, "env", "NAME=VALUE the request sets (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	argv := fs.Args()
+	switch {
+	case *agent == "":
+		return usageError{"--agent is required"}
+	case len(argv) == 0:
+		return usageError{"no command given: clawguard approvals check --agent A -- ARGV…"}
+	}
+	req := approvals.Request{Agent: *agent, Argv: argv, Cwd: *cwd, Path: *pathList, Target: approvals.Target(*target)}
+	if len(env) > 0 {
+		req.Env = env
+	}
+	switch req.Target {
+	case approvals.TargetHost:
+		if *root != "" {
+			return usageError{"--root applies to --target sandbox only"}
+		}
+		if req.Cwd == "" {
+			wd, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			req.Cwd = wd
+		}
+		if req.Path == "" {
+			req.Path = os.Getenv("PATH")
+		}
+	case approvals.TargetSandbox:
+		if *root == "" {
+			return usageError{"--target sandbox needs --root DIR, the sandbox image's root filesystem (e.g. from `docker export`), or --root / to use this machine's; or use --target host"}
+		}
+		req.Resolver = approvals.RootResolver{Root: *root}
+		if req.Cwd == "" {
+			req.Cwd = "/workspace"
+		}
+		if req.Path == "" {
+			req.Path = dockerPath
+		}
+	default:
+		return usageError{fmt.Sprintf("--target %q is neither sandbox nor host", *target)}
+	}
+	path := *file
+	if path == "" {
+		path = approvals.DefaultPath(statedir.Resolve(*dirFlag))
+	}
+	cfg, err := approvals.Load(path)
+	if err != nil {
+		return err
+	}
+	p, err := approvals.NewPolicy(cfg)
+	if err != nil {
+		return fmt.Errorf("approvals config %s: %w", path, err)
+	}
+	// One compact line, as DESIGN.md shows it; reasons quote patterns, so
+	// keep <, > and & readable.
+	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(p.Evaluate(req).Check())
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// checkOut decodes `approvals check` output and insists on exactly the four
+// documented keys.
+func checkOut(t *testing.T, r cliResult) map[string]any {
+	t.Helper()
+	wantCode(t, r, 0)
+	if strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("output is not one line: %q", r.stdout)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if !reflect.DeepEqual(keys, []string{"decision", "reason", "resolved", "rule"}) {
+		t.Fatalf("keys %v in %s", keys, r.stdout)
+	}
+	return m
+}
+
+func writeApprovals(t *testing.T, js string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "approvals.json")
+	if err := os.WriteFile(p, []byte(js), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestApprovalsCheckHost(t *testing.T) {
+	ls, err := filepath.EvalSymlinks("/usr/bin/ls")
+	if err != nil {
+		t.Skip("no /usr/bin/ls on this machine")
+	}
+	file := writeApprovals(t, `{"version":1,"agents":{
+		"ops":{"mode":"allowlist","elevated":true,"allow":[{"path":"`+ls+`","args":"^-l( .*)?$"}]},
+		"main":{"allow":[{"path":"`+ls+`"}]}}}`)
+	base := []string{"approvals", "check", "--file", file, "--target", "host", "--path", "/usr/bin:/bin", "--cwd", "/"}
+	m := checkOut(t, runCLI(nil, nil, append(base, "--agent", "ops", "--", "env", "LANG=C", "ls", "-l", "/tmp")...))
+	if m["decision"] != "allow" || m["resolved"] != ls || m["rule"] != "agents.ops.allow[0]" {
+		t.Fatalf("%v", m)
+	}
+	m = checkOut(t, runCLI(nil, nil, append(base, "--agent", "ops", "--", "ls", "-la")...))
+	if m["decision"] != "deny" || m["rule"] != nil || !strings.Contains(m["reason"].(string), "does not match agents.ops.allow[0]") {
+		t.Fatalf("%v", m)
+	}
+	// main is not elevated: host exec is refused however the allowlist reads.
+	m = checkOut(t, runCLI(nil, nil, append(base, "--agent", "main", "--", "ls")...))
+	if m["decision"] != "deny" || !strings.Contains(m["reason"].(string), "elevated is off") {
+		t.Fatalf("%v", m)
+	}
+	// Request env is part of the evaluation.
+	m = checkOut(t, runCLI(nil, nil, append(base, "--agent", "ops", "--env", "LD_PRELOAD=/tmp/x.so", "--", "ls", "-l")...))
+	if m["decision"] != "deny" || !strings.Contains(m["reason"].(string), "LD_PRELOAD") {
+		t.Fatalf("%v", m)
+	}
+}
+
+func TestApprovalsCheckSandboxRoot(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"usr/bin", "workspace"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	for _, b := range []string{"rm", "env", "bash"} {
+		os.WriteFile(filepath.Join(root, "usr/bin", b), []byte("x"), 0o755)
+	}
+	os.Symlink("usr/bin", filepath.Join(root, "bin"))
+	os.Symlink("/usr/bin/rm", filepath.Join(root, "workspace", "ls")) // a trap inside the sandbox
+	file := writeApprovals(t, `{"version":1,"agents":{"main":{"allow":[{"path":"/usr/bin/bash"}]}}}`)
+	base := []string{"approvals", "check", "--file", file, "--agent", "main", "--root", root}
+
+	m := checkOut(t, runCLI(nil, nil, append(base, "--", "env", "FOO=1", "rm", "-rf", "/")...))
+	if m["decision"] != "ask" || m["resolved"] != "/usr/bin/rm" {
+		t.Fatalf("%v", m)
+	}
+	m = checkOut(t, runCLI(nil, nil, append(base, "--", "./ls")...))
+	if m["decision"] != "ask" || m["resolved"] != "/usr/bin/rm" {
+		t.Fatalf("./ls in /workspace: %v", m)
+	}
+	m = checkOut(t, runCLI(nil, nil, append(base, "--", "/bin/bash", "-c", "id")...))
+	if m["decision"] != "ask" || m["resolved"] != "/usr/bin/bash" || !strings.Contains(m["reason"].(string), "inline code") {
+		t.Fatalf("bash -c: %v", m)
+	}
+	m = checkOut(t, runCLI(nil, nil, append(base, "--", "bash", "build.sh")...))
+	if m["decision"] != "allow" || m["rule"] != "agents.main.allow[0]" {
+		t.Fatalf("bash script: %v", m)
+	}
+}
+
+func TestApprovalsCheckDefaultsAndErrors(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	// No file: every command asks.
+	m := checkOut(t, runCLI(nil, nil, "approvals", "check", "--state-dir", state, "--agent", "a", "--root", "/", "--", "/usr/bin/env"))
+	if m["decision"] != "ask" {
+		t.Fatalf("%v", m)
+	}
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--agent", "a", "--", "ls"), 2, "--root")
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--root", "/", "--", "ls"), 2, "--agent is required")
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--agent", "a", "--root", "/"), 2, "no command")
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--agent", "a", "--target", "moon", "--", "ls"), 2, "neither sandbox nor host")
+	if r := runCLI(nil, nil, "approvals", "check", "--agent", "a", "--env", "NOEQUALS", "--", "ls"); r.code == 0 || !strings.Contains(r.stderr, "is not NAME=VALUE") {
+		t.Fatalf("bad --env: %+v", r)
+	}
+	wantCode(t, runCLI(nil, nil, "approvals", "nope"), 2, "unknown subcommand")
+	wantCode(t, runCLI(nil, nil, "approvals", "--help"), 0)
+
+	bad := writeApprovals(t, `{"version":1,"agents":{"main":{"allow":[{"path":"/a"},{"path":"/b"},{"path":"/c","args":"(x"}]}}}`)
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--file", bad, "--agent", "main", "--root", "/", "--", "ls"), 1,
+		"agents.main.allow[2].args: bad regex")
+}
