@@ -10,6 +10,7 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/clawguard/clawguard/statedir"
 )
@@ -37,9 +39,8 @@ var (
 // MaxValueSize is the largest value Set stores.
 const MaxValueSize = 1 << 20
 
-// Vault is an opened vault. It holds the key material, not the file: each
-// method reads the file afresh. Safe for concurrent use, including by several
-// processes.
+// Vault is an opened vault. It holds the key material; each method reads the
+// file afresh. Safe for concurrent use, including by several processes.
 type Vault struct {
 	dir, path string
 	scryptN   int // for new salts
@@ -48,6 +49,16 @@ type Vault struct {
 	passphrase []byte
 	machineID  []byte
 	keyFile    string
+
+	mu   sync.Mutex
+	last *snapshot // the file as last read by Get or List, unlocked
+}
+
+// snapshot is a vault file as read, decoded and authenticated.
+type snapshot struct {
+	raw  []byte
+	file *decodedFile
+	aead cipher.AEAD
 }
 
 // Get returns the value of entry name, or an error wrapping ErrNotFound. It
@@ -56,14 +67,10 @@ func (v *Vault) Get(name string) ([]byte, error) {
 	if err := ValidName(name); err != nil {
 		return nil, fmt.Errorf("vault: get: %w", err)
 	}
-	d, err := v.read()
+	d, aead, err := v.snapshot()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("vault: entry %q: %w (no vault at %s)", name, ErrNotFound, v.path)
 	}
-	if err != nil {
-		return nil, err
-	}
-	aead, err := v.unlock(d)
 	if err != nil {
 		return nil, err
 	}
@@ -81,14 +88,11 @@ func (v *Vault) Get(name string) ([]byte, error) {
 // List returns the entry names, sorted. A vault that does not exist yet has
 // none. It writes nothing, but checks the key so a wrong one is reported.
 func (v *Vault) List() ([]string, error) {
-	d, err := v.read()
+	d, _, err := v.snapshot()
 	if errors.Is(err, fs.ErrNotExist) {
 		return []string{}, nil
 	}
 	if err != nil {
-		return nil, err
-	}
-	if _, err := v.unlock(d); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(d.entries))
@@ -191,10 +195,10 @@ func ValidName(name string) error {
 	return fmt.Errorf("invalid entry name %q: names are 1 to 128 characters of a-z, 0-9, '_', '-' and '.', starting with a letter or digit", name)
 }
 
-// read loads and validates the vault file without the lock: writers replace
-// it by rename, so a read sees one whole version. A missing state dir or
-// file is reported as fs.ErrNotExist.
-func (v *Vault) read() (*decodedFile, error) {
+// readRaw returns the vault file's bytes, without the lock: writers replace
+// it by rename, so a read sees one whole version. A missing state dir or file
+// is reported as fs.ErrNotExist.
+func (v *Vault) readRaw() ([]byte, error) {
 	fi, err := os.Stat(v.dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -211,17 +215,52 @@ func (v *Vault) read() (*decodedFile, error) {
 		}
 	}
 	data, err := statedir.ReadFile(v.path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("vault: %w", err)
+	}
+	return data, err
+}
+
+// read loads and validates the vault file.
+func (v *Vault) read() (*decodedFile, error) {
+	data, err := v.readRaw()
+	if err != nil {
+		return nil, err
 	}
 	d, err := decodeFile(data)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %s: %w", v.path, err)
 	}
 	return d, nil
+}
+
+// snapshot is read plus unlock for the read-only operations. The file is
+// read every time; only when its bytes equal the last ones seen are the
+// decoded file and its verified key reused, sparing Get the decoding and the
+// header check. The result must not be modified.
+func (v *Vault) snapshot() (*decodedFile, cipher.AEAD, error) {
+	data, err := v.readRaw()
+	if err != nil {
+		return nil, nil, err
+	}
+	v.mu.Lock()
+	last := v.last
+	v.mu.Unlock()
+	if last != nil && bytes.Equal(last.raw, data) {
+		return last.file, last.aead, nil
+	}
+	d, err := decodeFile(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vault: %s: %w", v.path, err)
+	}
+	aead, err := v.unlock(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.mu.Lock()
+	v.last = &snapshot{raw: data, file: d, aead: aead}
+	v.mu.Unlock()
+	return d, aead, nil
 }
 
 // update is the read-modify-write cycle of every writer, under the lock. With

@@ -109,9 +109,12 @@ func TestRoundTrip(t *testing.T) {
 	mustGet(t, v, "hmac.key", "\x00\xffbinary\n")
 	mustGet(t, v, "empty", "")
 
+	// A second handle (as another process would have) sees every change,
+	// though it keeps the last file it decoded.
+	other := mustOpen(t, opts)
+	mustGet(t, other, "gateway_token", "tok-1")
 	mustSet(t, v, "gateway_token", "tok-2")
-	// A second handle (as another process would have) sees the same data.
-	mustGet(t, mustOpen(t, opts), "gateway_token", "tok-2")
+	mustGet(t, other, "gateway_token", "tok-2")
 
 	names, err := v.List()
 	if err != nil || !slices.Equal(names, []string{"empty", "gateway_token", "hmac.key"}) {
@@ -201,6 +204,7 @@ func TestTamperedEntryRefusedOthersSurvive(t *testing.T) {
 	v := mustOpen(t, opts)
 	mustSet(t, v, "gateway_token", "tok")
 	mustSet(t, v, "other", "kept")
+	mustGet(t, v, "gateway_token", "tok") // the handle now holds the good file
 	path := Path(opts.StateDir)
 	var tampered string
 	editFile(t, path, func(m map[string]any) {
@@ -292,6 +296,7 @@ func TestTamperedHeaderRefused(t *testing.T) {
 			opts := testOptions(t)
 			v := mustOpen(t, opts)
 			mustSet(t, v, "a", "1")
+			mustGet(t, v, "a", "1") // the handle now holds the good file
 			path := Path(opts.StateDir)
 			editFile(t, path, tc.edit)
 			_, err := v.Get("a")
@@ -379,21 +384,25 @@ func TestMachineKey(t *testing.T) {
 	wantErr(t, err, "header of", "machine's identity or key file")
 
 	// Nor with another key file (a copied vault.json without its vault.key).
+	// The key file is checked whenever a handle decodes the vault (a fresh
+	// handle here; Set always does), not on every Get of an unchanged file.
 	os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
-	_, err = v.Get("a")
+	_, err = mustOpen(t, opts).Get("a")
 	wantErr(t, err, "authentication failed")
+	wantErr(t, v.Set("b", []byte("2")), "authentication failed")
 	os.WriteFile(keyFile, key, 0o600)
-	mustGet(t, v, "a", "1")
+	mustGet(t, mustOpen(t, opts), "a", "1")
 
 	// A key file others can read is refused, not used.
 	os.Chmod(keyFile, 0o644)
-	_, err = v.Get("a")
+	_, err = mustOpen(t, opts).Get("a")
 	wantErr(t, err, keyFile, "chmod 600")
+	wantErr(t, v.Set("b", []byte("2")), "chmod 600")
 	os.Chmod(keyFile, 0o600)
 
 	// A missing key file is never silently regenerated for an existing vault.
 	os.Remove(keyFile)
-	_, err = v.Get("a")
+	_, err = mustOpen(t, opts).Get("a")
 	wantErr(t, err, keyFile, "missing")
 	wantErr(t, v.Set("b", []byte("2")), "missing")
 	if _, err := os.Stat(keyFile); !errors.Is(err, fs.ErrNotExist) {
