@@ -389,3 +389,11 @@ func (m *Manager) Close(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// Ping checks that the Docker Engine answers.
+func (m *Manager) Ping(ctx context.Context) error {
+	if _, err := m.cli.Ping(ctx, client.PingOptions{}); err != nil {
+		return fmt.Errorf("sandbox: docker engine: %w", err)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -144,15 +145,16 @@ type Mount struct {
 // Duration is a time.Duration written as a Go duration string ("90s", "15m").
 type Duration time.Duration
 
-// UnmarshalJSON accepts a duration string.
+// UnmarshalJSON accepts a duration string. Errors are json type errors so
+// the decoder names the field.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string like \"30s\" or \"15m\"")
+		return &json.UnmarshalTypeError{Value: string(b) + ` (want a duration string like "30s")`, Type: reflect.TypeFor[Duration]()}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q: %w", s, err)
+		return &json.UnmarshalTypeError{Value: strconv.Quote(s) + ` (want a duration like "30s")`, Type: reflect.TypeFor[Duration]()}
 	}
 	*d = Duration(v)
 	return nil

@@ -1,0 +1,39 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/clawguard/clawguard/sandbox"
+)
+
+func (s *Server) handleListSandboxes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"sandboxes": s.opts.Sandboxes.List()})
+}
+
+func (s *Server) handleDeleteSandbox(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.opts.Sandboxes.Remove(id); err != nil {
+		if errors.Is(err, sandbox.ErrNotFound) {
+			writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", msg: err.Error()})
+			return
+		}
+		writeError(w, &apiError{status: http.StatusInternalServerError, code: "sandbox_error", msg: err.Error()})
+		return
+	}
+	who, _ := IdentityFrom(r.Context())
+	s.log.Info("sandbox deleted", "sandbox", shortID(id), "identity", who.Name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.opts.Sandboxes.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
