@@ -410,6 +410,20 @@ func TestMachineKey(t *testing.T) {
 	}
 }
 
+func TestMachineIDFallback(t *testing.T) {
+	saved := machineIDPaths
+	t.Cleanup(func() { machineIDPaths = saved })
+	second := writeMachineID(t, "from-dbus")
+	machineIDPaths = []string{filepath.Join(t.TempDir(), "absent"), second}
+	v, err := OpenWithOptions(Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(v.machineID) != "from-dbus" {
+		t.Fatalf("machine id %q, want the fallback's", v.machineID)
+	}
+}
+
 func TestNoKeyMaterial(t *testing.T) {
 	_, err := OpenWithOptions(Options{StateDir: t.TempDir(), MachineIDPath: filepath.Join(t.TempDir(), "absent")})
 	wantErr(t, err, "no machine identity", PassphraseEnv)
