@@ -190,3 +190,15 @@ func TestDecimalString(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateKeyIsDistinguishable(t *testing.T) {
+	if _, err := ParseDictionary(`a=1, a=2`); !errors.Is(err, ErrDuplicateKey) {
+		t.Errorf("duplicate dictionary key: %v does not wrap ErrDuplicateKey", err)
+	}
+	if _, err := ParseDictionary(`a=1;x;x`); err == nil || errors.Is(err, ErrDuplicateKey) {
+		t.Errorf("duplicate parameter: %v", err)
+	}
+	if _, err := ParseDictionary(`a=1 b`); errors.Is(err, ErrDuplicateKey) {
+		t.Errorf("syntax error wraps ErrDuplicateKey: %v", err)
+	}
+}
