@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/statedir"
+)
+
+func init() {
+	register(&command{
+		name:    "sidecar",
+		summary: "run the sidecar daemon: exec API on a unix socket, Docker sandboxes, /metrics",
+		run:     runSidecar,
+	})
+}
+
+func runSidecar(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("sidecar", "sidecar [--state-dir DIR] [--config FILE] [--socket PATH] [--log-format json|text] [--log-level LEVEL] [--check [--json]]")
+	sd := stateDirFlag(fs)
+	config := fs.String("config", "", "config file (default <state_dir>/"+sidecar.ConfigFile+"; a missing file means defaults: everything denied)")
+	socket := fs.String("socket", "", "unix socket path, mode 0600 (default <state_dir>/"+sidecar.SocketFile+"); the sidecar never listens on TCP")
+	format := fs.String("log-format", "json", "log format: json or text (logs go to stderr)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	check := fs.Bool("check", false, "validate the config file and exit (prints the effective config with --json)")
+	asJSON := fs.Bool("json", false, "with --check: print the effective config, defaults filled in, as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	logger, err := sidecarLogger(c.stderr, *format, *level)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(statedir.Resolve(*sd))
+	if err != nil {
+		return err
+	}
+	cfgPath := *config
+	if cfgPath == "" {
+		cfgPath = filepath.Join(dir, sidecar.ConfigFile)
+	}
+	if *check {
+		cfg, err := sidecar.LoadConfig(cfgPath, dir)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.writeJSON(cfg)
+		}
+		fmt.Fprintf(c.stdout, "%s: OK (%d sandbox profiles, %d exec_allow rules, instance %s)\n", cfgPath, len(cfg.Sandboxes), len(cfg.ExecAllow), cfg.Instance)
+		return nil
+	}
+	if *socket != "" {
+		if *socket, err = filepath.Abs(*socket); err != nil {
+			return err
+		}
+	}
+	return sidecar.Run(ctx, sidecar.DaemonOptions{StateDir: dir, ConfigPath: cfgPath, SocketPath: *socket, Logger: logger})
+}
+
+func sidecarLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: one of debug, info, warn, error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: json or text", format)}
+}
