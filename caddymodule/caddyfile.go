@@ -38,6 +38,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        lockout <duration>
 //	    }
 //	    state_dir <path>
+//	    pairing off | {
+//	        auto_approve_local on|off
+//	        pending_ttl <duration>
+//	        require_device_signature [on|off]
+//	    }
+//	    admins <identity>...
 //	}
 //
 // Values are checked here where they can be, so a mistake is reported with
@@ -62,6 +68,10 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseOrigins(d)
 		case "rate_limit":
 			err = g.parseRateLimit(d)
+		case "pairing":
+			err = g.parsePairing(d)
+		case "admins":
+			err = g.parseAdmins(d)
 		case "state_dir":
 			if !d.AllArgs(&g.StateDir) {
 				err = d.ArgErr()

@@ -63,6 +63,16 @@ type Gate struct {
 	// else $XDG_STATE_HOME/clawguard (/var/lib/clawguard as root).
 	StateDir string `json:"state_dir,omitempty"`
 
+	// Pairing configures device pairing and the admin API and UI under
+	// /.clawguard/ (see Pairing). Default: on, with its defaults.
+	Pairing *Pairing `json:"pairing,omitempty"`
+
+	// Admins are identities besides local ones allowed to use the admin API
+	// and UI (/.clawguard/api/, /.clawguard/ui/), as upstreams see them:
+	// user:<name>, token:<name>, proxy:<user>, device:<id>, hmac:<keyid>,
+	// tailnet:<login>. Default: none (local only).
+	Admins []string `json:"admins,omitempty"`
+
 	tokens     authn.TokenSet
 	passwords  *authn.PasswordSet
 	proxies    []*authn.TrustedProxy
@@ -74,6 +84,7 @@ type Gate struct {
 	challenge  string // WWW-Authenticate value
 	logger     *zap.Logger
 	stateDir   string
+	pairing    *gatePairing
 }
 
 // Password is one HTTP Basic user.

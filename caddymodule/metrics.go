@@ -15,6 +15,7 @@ type gateMetrics struct {
 	// indexed [method][success], so the request path does no label hashing.
 	attempts    map[string][2]prometheus.Counter
 	rateLimited prometheus.Counter
+	pairing     *pairingMetrics // pairing_requests_total, devices_paired (pairing_metrics.go)
 }
 
 // methodNone labels attempts that presented no credential at all.
@@ -40,7 +41,11 @@ func newGateMetrics(reg prometheus.Registerer) (*gateMetrics, error) {
 	if err := reg.Register(rateLimited); err != nil {
 		return nil, fmt.Errorf("registering clawguard_auth_rate_limited_total: %w", err)
 	}
-	m := &gateMetrics{attempts: map[string][2]prometheus.Counter{}, rateLimited: rateLimited}
+	pairing, err := newPairingMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	m := &gateMetrics{attempts: map[string][2]prometheus.Counter{}, rateLimited: rateLimited, pairing: pairing}
 	// Every series exists from the start, so rate() and alerts see zeros
 	// instead of gaps.
 	for _, method := range metricMethods {

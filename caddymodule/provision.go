@@ -59,7 +59,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return err
 	}
 	g.challenge = g.wwwAuthenticate()
-	return nil
+	return g.provisionPairing(ctx)
 }
 
 func (tp TrustedProxy) compile() (*authn.TrustedProxy, error) {
@@ -124,6 +124,7 @@ func (g *Gate) wwwAuthenticate() string {
 // Cleanup releases this config's reference to the shared rate limiter; the
 // limiter (and its lockouts) survive a reload that keeps the same policy.
 func (g *Gate) Cleanup() error {
+	g.cleanupPairing()
 	if g.limiter != nil {
 		_, err := limiters.Delete(g.limiterKey)
 		return err

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/caddymodule/pairing"
 )
 
 // outcome is the result of authenticating one request.
@@ -56,10 +57,19 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 
+	// The gate answers /.clawguard/* itself: the pairing protocol without
+	// credentials, the admin API and UI after authentication (pairing.go).
+	if isOpenPath(r) {
+		return g.serveOpen(w, r, peer)
+	}
+
 	v := g.authenticate(r, peer)
 	switch v.outcome {
 	case authOK:
 		g.metrics.attempt(v.method, true)
+		if pairing.IsAdminPath(r.URL.Path) {
+			return g.serveAdmin(w, r, v, peer)
+		}
 		g.admit(r, v)
 		return next.ServeHTTP(w, r)
 	case authForbidden:
@@ -105,6 +115,9 @@ func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
 	}
 	switch cred.Scheme {
 	case "bearer":
+		if pairing.IsDeviceToken(cred.Token) {
+			return g.authenticateDevice(r, cred, peer)
+		}
 		if name, ok := g.tokens.Match(cred.Token); ok {
 			return verdict{outcome: authOK, method: authn.MethodToken, cred: cred, id: authn.Identity{Method: authn.MethodToken, Name: name}}
 		}

@@ -1,0 +1,134 @@
+package pairing
+
+import (
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DeviceView is a device as the admin API lists it.
+type DeviceView struct {
+	Device
+	Status string `json:"status"` // active, awaiting_token or revoked
+}
+
+// Session is the answer of GET /.clawguard/api/session: who the caller is
+// and the CSRF token its writes must carry.
+type Session struct {
+	Identity  string    `json:"identity"`
+	CSRFToken string    `json:"csrf_token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Decision is the answer of approve, reject, revoke and rename.
+type Decision struct {
+	Status    string `json:"status"` // approved, rejected, revoked or renamed
+	RequestID string `json:"request_id,omitempty"`
+	DeviceID  string `json:"device_id"`
+	Name      string `json:"name,omitempty"`
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	id := callerOf(r).Identity
+	tok, exp := s.store.csrfToken(id, s.cfg.Now())
+	writeJSON(w, http.StatusOK, Session{Identity: id, CSRFToken: tok, ExpiresAt: exp})
+}
+
+// storeOK refuses to list from an unreadable store file rather than show a
+// stale list as if it were current.
+func (s *Server) storeOK(w http.ResponseWriter) bool {
+	if err := s.store.Err(); err != nil {
+		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "store_unreadable", Msg: err.Error()})
+		return false
+	}
+	return true
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
+	if !s.storeOK(w) {
+		return
+	}
+	devs := s.store.Devices()
+	out := make([]DeviceView, len(devs))
+	for i, d := range devs {
+		out[i] = DeviceView{Device: d, Status: d.Status()}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Devices []DeviceView `json:"devices"`
+	}{out})
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
+	if !s.storeOK(w) {
+		return
+	}
+	reqs := s.store.Requests(StatusPending, s.cfg.Now())
+	for i := range reqs {
+		reqs[i].Client = "" // the limiter's key; client_ip says it for people
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Requests []Request `json:"requests"`
+	}{reqs})
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
+	by := callerOf(r).Identity
+	req, err := s.store.Approve(r.PathValue("request_id"), by, s.cfg.PendingTTL)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.cfg.OnResult(ResultApproved)
+	s.cfg.Logger.Info("pairing request approved", zap.String("request", req.ID), zap.String("device", req.DeviceID),
+		zap.String("name", req.Name), zap.String("by", by))
+	writeJSON(w, http.StatusOK, Decision{Status: StatusApproved, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request) {
+	by := callerOf(r).Identity
+	req, err := s.store.Reject(r.PathValue("request_id"), by)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.cfg.OnResult(ResultRejected)
+	s.cfg.Logger.Info("pairing request rejected", zap.String("request", req.ID), zap.String("device", req.DeviceID), zap.String("by", by))
+	writeJSON(w, http.StatusOK, Decision{Status: StatusRejected, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	by := callerOf(r).Identity
+	d, err := s.store.Revoke(r.PathValue("device_id"), by)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.cfg.Logger.Info("device revoked", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("by", by))
+	writeJSON(w, http.StatusOK, Decision{Status: DeviceRevoked, DeviceID: d.ID, Name: d.Name})
+}
+
+// RenameBody is the body of POST /.clawguard/api/devices/{id}/rename.
+type RenameBody struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) rename(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var rb RenameBody
+	if err := decodeStrict(body, &rb); err != nil {
+		writeError(w, err)
+		return
+	}
+	d, err := s.store.Rename(r.PathValue("device_id"), rb.Name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.cfg.Logger.Info("device renamed", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("by", callerOf(r).Identity))
+	writeJSON(w, http.StatusOK, Decision{Status: "renamed", DeviceID: d.ID, Name: d.Name})
+}

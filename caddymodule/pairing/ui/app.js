@@ -1,0 +1,178 @@
+// clawguard admin UI core. No framework, no build step, no inline code (the
+// page runs under a CSP without 'unsafe-inline'). Sections (pairing requests,
+// devices, and later exec approvals) register themselves with
+// registerSection; the core loads and renders them, and reloads the ones
+// whose topics a live event names.
+
+const API = "/.clawguard/api/";
+const sections = [];
+let csrfToken = null;
+
+// registerSection adds a section to the page.
+//   id:      unique id, used as the element id
+//   title:   heading
+//   topics:  live-event topics that make it reload (e.g. ["pairing"])
+//   load():  async, returns the data to render
+//   render(body, data): fills the section's body element
+export function registerSection(section) {
+  sections.push(section);
+}
+
+// el builds an element. Text is always set as text, never parsed as HTML,
+// so names chosen by devices cannot inject markup.
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+class APIError extends Error {
+  constructor(status, body) {
+    super(body.error || "HTTP " + status);
+    this.status = status;
+    this.code = body.code || "";
+  }
+}
+
+async function apiError(resp) {
+  let body = {};
+  try { body = await resp.json(); } catch { /* not JSON */ }
+  return new APIError(resp.status, body);
+}
+
+export async function getJSON(path) {
+  const resp = await fetch(API + path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!resp.ok) throw await apiError(resp);
+  return resp.json();
+}
+
+async function session() {
+  const s = await getJSON("session");
+  csrfToken = s.csrf_token;
+  document.getElementById("identity").textContent = "signed in as " + s.identity;
+}
+
+// post sends a write with the CSRF token, fetching a new token once if the
+// gate restarted (tokens are kept in its memory only).
+export async function post(path, body) {
+  if (!csrfToken) await session();
+  const send = () => fetch(API + path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+    body: JSON.stringify(body || {}),
+  });
+  let resp = await send();
+  if (resp.status === 403) {
+    const err = await apiError(resp.clone());
+    if (err.code === "csrf") {
+      await session();
+      resp = await send();
+    }
+  }
+  if (!resp.ok) throw await apiError(resp);
+  return resp.json();
+}
+
+export function showError(err) {
+  const p = document.getElementById("error");
+  if (!err) {
+    p.hidden = true;
+    p.textContent = "";
+    return;
+  }
+  p.textContent = String(err.message || err);
+  p.hidden = false;
+}
+
+// act runs a button's action, disabling it meanwhile; the live feed (or the
+// explicit refresh) shows the result.
+export async function act(button, fn) {
+  button.disabled = true;
+  try {
+    await fn();
+    showError(null);
+  } catch (err) {
+    showError(err);
+  } finally {
+    button.disabled = false;
+  }
+  await refresh(null);
+}
+
+async function renderSection(s) {
+  const body = document.getElementById(s.id).querySelector(".body");
+  try {
+    const data = await s.load();
+    body.replaceChildren();
+    s.render(body, data);
+  } catch (err) {
+    body.replaceChildren(el("p", { class: "error" }, "could not load: " + err.message));
+  }
+}
+
+// refresh reloads the sections of the given topics (all when null).
+export async function refresh(topics) {
+  const todo = sections.filter((s) => !topics || s.topics.some((t) => topics.includes(t)));
+  await Promise.all(todo.map(renderSection));
+}
+
+// live keeps a WebSocket to the event feed; while it is down the page polls.
+function live() {
+  const badge = document.getElementById("live");
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  let delay = 500;
+  let poller = null;
+  const startPolling = () => {
+    if (!poller) poller = setInterval(() => refresh(null), 5000);
+  };
+  const connect = () => {
+    const ws = new WebSocket(proto + "//" + location.host + API + "events");
+    ws.onopen = () => {
+      delay = 500;
+      badge.textContent = "live";
+      badge.className = "badge ok";
+      if (poller) { clearInterval(poller); poller = null; }
+    };
+    ws.onmessage = (ev) => {
+      let msg = {};
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (msg.type === "changed") refresh(msg.topics || null);
+    };
+    ws.onclose = () => {
+      badge.textContent = "reconnecting…";
+      badge.className = "badge warn";
+      startPolling();
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 15000);
+    };
+  };
+  connect();
+}
+
+async function start() {
+  const main = document.getElementById("sections");
+  for (const s of sections) {
+    main.append(el("section", { id: s.id }, el("h2", {}, s.title), el("div", { class: "body" }, "loading…")));
+  }
+  try {
+    await session();
+  } catch (err) {
+    showError(err);
+  }
+  await refresh(null);
+  live();
+}
+
+// Module scripts run before DOMContentLoaded, so every section has
+// registered by then.
+document.addEventListener("DOMContentLoaded", start);
