@@ -1,0 +1,129 @@
+// Package tsnet exposes Caddy sites on a tailnet through embedded Tailscale
+// nodes (tailscale.com/tsnet) and tells the gate who a tailnet peer is.
+//
+// A site block says `bind tailnet/<node>` (JSON listen address
+// "tailnet/<node>:<port>"); the node's settings come from the `tailnet` app
+// (Caddyfile global option `tailnet { node <name> { … } }`). One node per
+// name is shared by every listener and config that uses it, so `caddy
+// reload` keeps it up; the last listener to close stops it. A node that is
+// slow or failing never blocks or fails the rest of the config: its
+// listener accepts once the node is up, and Health, the admin API
+// (GET /tailnet/nodes) and clawguard_tailnet_node_up report its state.
+package tsnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/clawguard/clawguard/statedir"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+	caddy.RegisterNetwork("tailnet", listenNetwork)
+}
+
+// App is the `tailnet` Caddy app: the settings of the config's tailnet
+// nodes. Listeners on a node the app does not name use the defaults, so
+// the app need not be configured for `bind tailnet/<node>` to work.
+type App struct {
+	// StateDir is clawguard's state directory: node state goes to
+	// <state_dir>/tailnet/<node> and {vault.NAME} reads its vault.
+	// Default: $CLAWGUARD_STATE_DIR, else $XDG_STATE_HOME/clawguard
+	// (/var/lib/clawguard as root).
+	StateDir string `json:"state_dir,omitempty"`
+
+	// Nodes are the node settings by node name (the <node> of
+	// tailnet/<node>). Default: none.
+	Nodes map[string]NodeConfig `json:"nodes,omitempty"`
+
+	log   *zap.Logger
+	nodes *configNodes
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "tailnet",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision validates every node and resolves its auth key. A malformed
+// node fails the config; an auth key that does not resolve (unset
+// variable, missing vault entry) only fails that node, which is logged
+// and reported by Health, so the loopback listeners still come up.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.log = ctx.Logger()
+	if a.StateDir == "" {
+		a.StateDir = statedir.Resolve("")
+	}
+	a.nodes = &configNodes{settings: make(map[string]Settings, len(a.Nodes))}
+	for _, name := range slices.Sorted(maps.Keys(a.Nodes)) {
+		s, err := a.Nodes[name].Resolve(name, a.StateDir)
+		var secErr *SecretError
+		switch {
+		case errors.As(err, &secErr):
+			a.log.Error("tailnet node cannot log in; it stays down, other listeners serve", zap.String("node", name), zap.Error(err))
+		case err != nil:
+			return fmt.Errorf("tailnet: %w", err)
+		}
+		a.nodes.settings[name] = s
+	}
+	if err := ctx.GetMetricsRegistry().Register(a.nodes); err != nil {
+		return fmt.Errorf("tailnet: registering metrics: %w", err)
+	}
+	return nil
+}
+
+// Start does nothing: nodes start with their first listener.
+func (*App) Start() error { return nil }
+
+// Stop does nothing: nodes stop with their last listener, which may
+// belong to the next config.
+func (*App) Stop() error { return nil }
+
+// listen serves port on the node called name for this config.
+func (a *App) listen(name string, port uint16) (net.Listener, error) {
+	if err := ValidNodeName(name); err != nil {
+		return nil, fmt.Errorf("tailnet: %w", err)
+	}
+	s, err := a.nodes.get(name, a.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("tailnet: %w", err)
+	}
+	return Listen(name, s, port, a.log)
+}
+
+// listenNetwork is the Caddy network "tailnet": address tailnet/<node>:<port>.
+func listenNetwork(ctx context.Context, _, host, portRange string, portOffset uint, _ net.ListenConfig) (any, error) {
+	start, _, _ := strings.Cut(portRange, "-")
+	base, err := strconv.ParseUint(start, 10, 16)
+	if err != nil || base == 0 || base+uint64(portOffset) > 65535 {
+		return nil, fmt.Errorf("tailnet/%s: want an explicit port, got %q", host, portRange)
+	}
+	cctx, ok := ctx.(caddy.Context)
+	if !ok {
+		return nil, fmt.Errorf("tailnet/%s: listening needs a Caddy context", host)
+	}
+	app, err := cctx.App("tailnet")
+	if err != nil {
+		return nil, err
+	}
+	return app.(*App).listen(host, uint16(base+uint64(portOffset)))
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

@@ -1,0 +1,385 @@
+package tsnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"tailscale.com/envknob"
+	"tailscale.com/ipn/store/mem"
+	"tailscale.com/net/netns"
+	"tailscale.com/tailcfg"
+	ts "tailscale.com/tsnet"
+	"tailscale.com/tstest/integration"
+	"tailscale.com/tstest/integration/testcontrol"
+	"tailscale.com/types/logger"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var verbose = flag.Bool("verbose-tailnet", false, "print control, DERP and node logs")
+
+// TestMain keeps every tsnet node offline and on loopback, as tsnet's own
+// tests do: no port mapping probes, no host addresses, no log upload. The
+// knobs are cached on first read, so they are set before anything runs.
+func TestMain(m *testing.M) {
+	envknob.Setenv("TS_DISABLE_PORTMAPPER", "1")
+	envknob.Setenv("TS_DEBUG_OMIT_LOCAL_ADDRS", "1")
+	envknob.Setenv("TS_NO_LOGS_NO_SUPPORT", "true")
+	netns.SetEnabled(false)
+	retryMin, retryMax = 50*time.Millisecond, 200*time.Millisecond
+	flag.Parse()
+	os.Exit(runTests(m))
+}
+
+// Process-wide Caddy setup shared by the tests: the admin endpoint (it
+// outlives caddy.Stop, so every config uses the same one) and a storage
+// directory, so tests never touch ~/.local/share/caddy.
+var (
+	adminPort  int
+	storageDir string
+)
+
+func runTests(m *testing.M) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	adminPort = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	if storageDir, err = os.MkdirTemp("", "tsnet-caddy-storage-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(storageDir)
+	// Caddy starts process-wide goroutines (the admin server) on its first
+	// load; start them here so the per-test goroutine checks see only ours.
+	if err := caddy.Load(caddyJSON(nil, nil, ""), true); err != nil {
+		fmt.Fprintln(os.Stderr, "warming up caddy:", err)
+		return 1
+	}
+	caddy.Stop()
+	return m.Run()
+}
+
+// tailnet is an offline tailnet: Tailscale's test control server and a DERP
+// relay on 127.0.0.1.
+type tailnet struct {
+	controlURL string
+	control    *testcontrol.Server
+}
+
+func startTailnet(t testing.TB, configure func(*testcontrol.Server)) *tailnet {
+	t.Helper()
+	logf := logger.Discard
+	if *verbose {
+		logf = t.Logf
+	}
+	derpMap := integration.RunDERPAndSTUN(t, logf, "127.0.0.1")
+	control := &testcontrol.Server{
+		DERPMap:        derpMap,
+		DNSConfig:      &tailcfg.DNSConfig{Proxied: true},
+		MagicDNSDomain: "tail-scale.ts.net",
+		Logf:           logf,
+	}
+	if configure != nil {
+		configure(control)
+	}
+	control.HTTPTestServer = httptest.NewUnstartedServer(control)
+	control.HTTPTestServer.Start()
+	t.Cleanup(control.HTTPTestServer.Close)
+	return &tailnet{controlURL: control.HTTPTestServer.URL, control: control}
+}
+
+// client is a tailnet member outside Caddy: a plain tsnet node.
+type client struct {
+	srv   *ts.Server
+	login string
+	http  *http.Client
+}
+
+func (tn *tailnet) startClient(t testing.TB, ctx context.Context, hostname string, tags ...string) *client {
+	t.Helper()
+	srv := &ts.Server{
+		Dir:           filepath.Join(t.TempDir(), hostname),
+		ControlURL:    tn.controlURL,
+		Hostname:      hostname,
+		Store:         new(mem.Store),
+		Ephemeral:     true,
+		AdvertiseTags: tags,
+		UserLogf:      logger.Discard,
+	}
+	if *verbose {
+		srv.Logf = t.Logf
+	}
+	t.Cleanup(func() { srv.Close() })
+	if _, err := srv.Up(ctx); err != nil {
+		t.Fatalf("client %s up: %v", hostname, err)
+	}
+	waitHomeDERP(t, ctx, srv)
+	lc, err := srv.LocalClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := lc.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{srv: srv, login: st.User[st.Self.UserID].LoginName}
+	c.http = &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{DialContext: srv.Dial, DisableKeepAlives: true},
+	}
+	return c
+}
+
+// waitHomeDERP waits until s has a home DERP region and has heard from it:
+// before that, DERP drops packets for s and a fast test loses its first
+// request (the recipe of tsnet's own tests).
+func waitHomeDERP(t testing.TB, ctx context.Context, s *ts.Server) {
+	t.Helper()
+	h := s.Sys().HealthTracker.Get()
+	ms := s.Sys().MagicSock.Get()
+	for {
+		if r := ms.GetLastNetcheckReport(ctx); r != nil && r.PreferredDERP != 0 &&
+			!h.GetDERPRegionReceivedTime(r.PreferredDERP).IsZero() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for home DERP: %v", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitNode waits until our node called name is running and reachable, and
+// returns its IPv4 tailnet address.
+func waitNode(t testing.TB, ctx context.Context, name string) netip.Addr {
+	t.Helper()
+	for {
+		h, ok := NodeStatus(name)
+		if ok && h.Up() && len(h.TailnetIPs) > 0 {
+			n := nodes.current(name)
+			waitHomeDERP(t, ctx, n.srv)
+			for _, ip := range h.TailnetIPs {
+				if ip.Is4() {
+					return ip
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %s not up: %+v (%v)", name, h, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// get fetches url through c and decodes the whoami answer.
+func (c *client) get(t testing.TB, url string) whoamiAnswer {
+	t.Helper()
+	res, err := c.http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s over the tailnet: %v", url, err)
+	}
+	return decodeAnswer(t, res)
+}
+
+func decodeAnswer(t testing.TB, res *http.Response) whoamiAnswer {
+	t.Helper()
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var a whoamiAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		t.Fatalf("answer %q: %v", body, err)
+	}
+	return a
+}
+
+// whoami is a test-only Caddy handler that answers with Identify's view
+// of the request, so tests see exactly what the gate will see.
+type whoami struct {
+	Tag string `json:"tag,omitempty"` // echoed, to tell configs apart
+}
+
+type whoamiAnswer struct {
+	Tag         string `json:"tag"`
+	OverTailnet bool   `json:"over_tailnet"`
+	Peer        Peer   `json:"peer"`
+	Error       string `json:"error,omitempty"`
+}
+
+func (whoami) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.tailnet_test_whoami", New: func() caddy.Module { return new(whoami) }}
+}
+
+func (h whoami) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	p, ok, err := Identify(r)
+	a := whoamiAnswer{Tag: h.Tag, OverTailnet: ok, Peer: p}
+	if err != nil {
+		a.Error = err.Error()
+	}
+	if ok != OverTailnet(r) {
+		a.Error += "; OverTailnet disagrees with Identify"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(a)
+}
+
+func init() { caddy.RegisterModule(whoami{}) }
+
+// freePort returns a TCP port that nothing on the host listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// site is one HTTP server of a test config.
+type site struct {
+	listen string // e.g. "127.0.0.1:1234" or "tailnet/gate:80"
+	tag    string
+}
+
+// caddyJSON builds a config: the tailnet app as given and one whoami
+// server per site. A non-empty logTo sends Caddy's log, at debug level, to
+// the logBuffer of that name.
+func caddyJSON(t testing.TB, tailnetApp any, logTo string, sites ...site) []byte {
+	servers := map[string]any{}
+	for i, s := range sites {
+		servers[fmt.Sprintf("srv%d", i)] = map[string]any{
+			"listen":          []string{s.listen},
+			"automatic_https": map[string]any{"disable": true},
+			"routes": []any{map[string]any{"handle": []any{map[string]any{
+				"handler": "tailnet_test_whoami", "tag": s.tag,
+			}}}},
+		}
+	}
+	apps := map[string]any{
+		"tls": map[string]any{"disable_storage_clean": true, "disable_storage_check": true},
+	}
+	if tailnetApp != nil {
+		apps["tailnet"] = tailnetApp
+	}
+	if len(servers) > 0 {
+		apps["http"] = map[string]any{"servers": servers}
+	}
+	cfg := map[string]any{
+		"admin": map[string]any{
+			"listen": fmt.Sprintf("127.0.0.1:%d", adminPort),
+			"config": map[string]any{"persist": false},
+		},
+		"storage": map[string]any{"module": "file_system", "root": storageDir},
+		"apps":    apps,
+	}
+	if logTo != "" {
+		cfg["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{
+			"level":  "DEBUG",
+			"writer": map[string]any{"output": "tailnet_test_buffer", "name": logTo},
+		}}}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		panic(err) // maps of strings always marshal
+	}
+	return b
+}
+
+// loadCaddy loads cfg and stops Caddy when the test ends, before the
+// tailnet it uses goes away.
+func loadCaddy(t testing.TB, cfg []byte) {
+	t.Helper()
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("caddy load: %v", err)
+	}
+	t.Cleanup(func() {
+		caddy.Stop()
+		waitNoNodes(t)
+	})
+}
+
+// waitNoNodes waits for the nodes to stop. Caddy closes an old config's
+// listeners in the background (caddy.Stop and a reload return once the
+// servers have begun shutting down), and the last close stops the node.
+func waitNoNodes(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for len(Health()) > 0 {
+		if time.Now().After(deadline) {
+			t.Errorf("nodes still running: %+v", Health())
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// getLocal fetches url from the host (not over the tailnet).
+func getLocal(t testing.TB, url string) whoamiAnswer {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return decodeAnswer(t, res)
+}
+
+// logBuffer is a test-only Caddy log writer that keeps everything in
+// memory (Caddy's file writer leaves a goroutine behind per file).
+type logBuffer struct {
+	Name string `json:"name"`
+}
+
+var logBuffers sync.Map // name -> *lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Close() error { return nil }
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (logBuffer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "caddy.logging.writers.tailnet_test_buffer", New: func() caddy.Module { return new(logBuffer) }}
+}
+
+func (w logBuffer) String() string    { return "test buffer " + w.Name }
+func (w logBuffer) WriterKey() string { return "tailnet_test_buffer:" + w.Name }
+func (w logBuffer) OpenWriter() (io.WriteCloser, error) {
+	b, _ := logBuffers.LoadOrStore(w.Name, new(lockedBuffer))
+	return b.(*lockedBuffer), nil
+}
+
+func init() { caddy.RegisterModule(logBuffer{}) }
