@@ -2,7 +2,6 @@ package tsnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
