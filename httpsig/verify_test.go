@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -554,5 +555,40 @@ func TestVerifyAfterRewrite(t *testing.T) {
 		if withOriginal && resp.StatusCode != 200 || !withOriginal && strings.TrimSpace(string(b)) != CodeBadSignature {
 			t.Errorf("Original set %v: %d %s", withOriginal, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestVerifyConcurrentReplay races copies of one signed request: exactly one
+// may get through.
+func TestVerifyConcurrentReplay(t *testing.T) {
+	g := newTestGate(t, Config{})
+	req := g.signed(t, "POST", "/hooks/deploy", "once")
+	const n = 16
+	codes := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		c := again(t, req)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := g.srv.Client().Do(c)
+			if err != nil {
+				codes <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			var rep gateReply
+			json.NewDecoder(resp.Body).Decode(&rep)
+			codes <- fmt.Sprint(resp.StatusCode, rep.Code)
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[string]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count["200"] != 1 || count["401replay"] != n-1 {
+		t.Errorf("outcomes %v, want one 200 and %d replays", count, n-1)
 	}
 }
