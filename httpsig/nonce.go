@@ -22,7 +22,9 @@ const DefaultMaxNonces = 100_000
 // refused without looking at its nonce. A new cache's horizon is its start
 // time, so a restarted verifier cannot be fooled with nonces its predecessor
 // saw. One cache may be shared by several Verifiers (e.g. across a config
-// reload) and is safe for concurrent use.
+// reload) and is safe for concurrent use; sharers should use the same MaxAge
+// (a shorter one drops nonces early, which makes the others refuse, never
+// accept, older signatures).
 type NonceCache struct {
 	mu       sync.Mutex
 	capacity int
