@@ -55,11 +55,16 @@ func BenchmarkDecision10k(b *testing.B) {
 		"hit":     {[]string{"git", "log", "--oneline", "--no-merges", "src/main.go"}, Allow},
 		"miss":    {[]string{"cat", "/etc/passwd"}, Deny},
 		"wrapped": {[]string{"env", "LANG=C", "timeout", "5", "git", "status"}, Allow},
+		// The host's own /usr/bin/env, resolved on the real filesystem.
+		"host": {[]string{"env", "--version"}, Deny},
 	}
 	for name, c := range cases {
 		b.Run(name, func(b *testing.B) {
 			req := Request{Agent: "main", Argv: c.argv, Cwd: "/work", Path: "/usr/local/bin:/usr/bin",
 				Resolver: RootResolver{Root: root}}
+			if name == "host" {
+				req.Resolver, req.Cwd, req.Path = HostResolver(), "/", "/usr/bin:/bin"
+			}
 			if d := p.Evaluate(req); d.Verdict != c.want {
 				b.Fatalf("%s: %+v", name, d)
 			}
@@ -82,7 +87,7 @@ func BenchmarkMatch10k(b *testing.B) {
 	cmd := &command{path: "/usr/bin/git", args: []string{"log", "--oneline", "src/main.go"}}
 	joined := JoinArgs(cmd.args)
 	d := &Decision{}
-	check := func(r *rule) string { return d.check(r, cmd, joined) }
+	check := func(r *rule) bool { return d.check(r, cmd, joined) == matched }
 	if r, _ := ap.rules.find(cmd.path, check); r == nil {
 		b.Fatal("no match")
 	}

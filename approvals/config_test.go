@@ -39,6 +39,16 @@ func TestParseDesignExample(t *testing.T) {
 	if m := p.agent("other").mode; m != ModeAsk {
 		t.Fatalf("other mode %s", m)
 	}
+	// Args patterns match the whole argument string: DESIGN.md's
+	// "^(status|log|diff)( |$)" allows those words alone, nothing after.
+	root := testRoot(t)
+	for args, want := range map[string]Verdict{"status": Allow, "log": Allow, "log --oneline": Ask, "push": Ask} {
+		d := p.Evaluate(Request{Agent: "other", Argv: append([]string{"git"}, strings.Fields(args)...), Cwd: "/",
+			Path: "/usr/bin", Resolver: RootResolver{Root: root}})
+		if d.Verdict != want {
+			t.Errorf("git %s: %s (%s)", args, d.Verdict, d.Reason)
+		}
+	}
 	// Round trip: what Marshal writes parses back to the same config.
 	b, err := cfg.Marshal()
 	if err != nil {

@@ -49,19 +49,17 @@ func (ix *ruleIndex) add(r *rule, prefix string) {
 	ix.globs[prefix] = append(ix.globs[prefix], r)
 }
 
-// find returns the lowest-ordered rule that matches the path and whose
-// check passes, and otherwise the reason the first path match failed.
-func (ix *ruleIndex) find(p string, check func(*rule) string) (*rule, string) {
-	var best *rule
-	var why string
+// find returns the lowest-ordered rule that matches the path and that ok
+// accepts, and otherwise the first path match ok refused (for the reason).
+func (ix *ruleIndex) find(p string, ok func(*rule) bool) (best, missed *rule) {
 	try := func(r *rule) {
 		if best != nil && r.order > best.order {
 			return
 		}
-		if w := check(r); w == "" {
+		if ok(r) {
 			best = r
-		} else if why == "" {
-			why = w
+		} else if missed == nil {
+			missed = r
 		}
 	}
 	for _, r := range ix.exact[p] {
@@ -77,7 +75,7 @@ func (ix *ruleIndex) find(p string, check func(*rule) string) (*rule, string) {
 			}
 		}
 	}
-	return best, why
+	return best, missed
 }
 
 // compileGlob checks an entry's path and, if it is a glob, compiles it and

@@ -26,7 +26,7 @@ func TestIndexMatchesLinearScan(t *testing.T) {
 			if g != nil {
 				linear = g.MatchString(p)
 			}
-			got, _ := ix.find(p, func(*rule) string { return "" })
+			got, _ := ix.find(p, func(*rule) bool { return true })
 			if (got != nil) != linear {
 				t.Errorf("entry %s, path %s: index %v, linear %v", e, p, got != nil, linear)
 			}

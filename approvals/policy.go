@@ -201,13 +201,13 @@ func (p *Policy) evaluate(req *Request, mode Mode) Decision {
 	}
 
 	joined := JoinArgs(cmd.args)
-	check := func(r *rule) string { return d.check(r, cmd, joined) }
-	r, why := ap.rules.find(cmd.path, check)
+	ok := func(r *rule) bool { return d.check(r, cmd, joined) == matched }
+	r, missed := ap.rules.find(cmd.path, ok)
 	if r == nil && ap != p.star {
-		var starWhy string
-		r, starWhy = p.star.rules.find(cmd.path, check)
-		if why == "" {
-			why = starWhy
+		var starMissed *rule
+		r, starMissed = p.star.rules.find(cmd.path, ok)
+		if missed == nil {
+			missed = starMissed
 		}
 	}
 	if r != nil {
@@ -218,8 +218,8 @@ func (p *Policy) evaluate(req *Request, mode Mode) Decision {
 	var reason strings.Builder
 	fmt.Fprintf(&reason, "no allow entry matches %s", Quote(append([]string{cmd.path}, cmd.args...)))
 	switch {
-	case why != "":
-		reason.WriteString(": " + why)
+	case missed != nil:
+		reason.WriteString(": " + d.explain(missed, cmd, joined))
 	case cmd.note != "":
 		reason.WriteString(" (" + cmd.note + ")")
 	default:
@@ -237,30 +237,58 @@ func (p *Policy) evaluate(req *Request, mode Mode) Decision {
 	return d
 }
 
-// check returns why rule r, whose path matches, does not allow the
-// command, or "" if it does.
-func (d *Decision) check(r *rule, cmd *command, joined string) string {
-	if r.args != nil {
-		if d.hidden != "" {
-			return fmt.Sprintf("%s has an args pattern, and %s: args patterns never match such arguments", r.name, d.hidden)
-		}
-		if !r.args.MatchString(joined) {
-			return fmt.Sprintf("the argument string %q does not match %s's pattern %s", joined, r.name, r.entry.Args)
-		}
-	} else {
-		name := cmd.invoked
-		switch {
-		case cmd.class == classCodeRunner && cmd.note != "":
-			return fmt.Sprintf("%s (%s) needs an entry with an args pattern; %s has none", name, cmd.note, r.name)
-		case cmd.class == classCodeRunner:
-			return fmt.Sprintf("%s takes code or a command in its arguments and needs an entry with an args pattern; %s has none", name, r.name)
-		case cmd.class == classInterpreter && !d.script:
-			return fmt.Sprintf("%s with inline code, options or a program on stdin needs an entry with an args pattern; %s allows only a script file as first argument", name, r.name)
-		}
+// miss says why a rule whose path matches does not allow a command.
+type miss int
+
+const (
+	matched miss = iota
+	missHidden
+	missArgs
+	missRunner
+	missInterpreter
+	missEnv
+)
+
+// check tells whether rule r, whose path matches, allows the command. It
+// is on the hot path, so it only classifies; explain words the result.
+func (d *Decision) check(r *rule, cmd *command, joined string) miss {
+	switch {
+	case r.args != nil && d.hidden != "":
+		return missHidden
+	case r.args != nil && !r.args.MatchString(joined):
+		return missArgs
+	case r.args == nil && cmd.class == classCodeRunner:
+		return missRunner
+	case r.args == nil && cmd.class == classInterpreter && !d.script:
+		return missInterpreter
 	}
 	for _, n := range d.unsafeEnv {
 		if !envMatch(r.entry.Env, n) {
-			return fmt.Sprintf("the request sets %s, which %s's env list does not name", n, r.name)
+			return missEnv
+		}
+	}
+	return matched
+}
+
+// explain says why rule r does not allow the command.
+func (d *Decision) explain(r *rule, cmd *command, joined string) string {
+	switch d.check(r, cmd, joined) {
+	case missHidden:
+		return fmt.Sprintf("%s has an args pattern, and %s: args patterns never match such arguments", r.name, d.hidden)
+	case missArgs:
+		return fmt.Sprintf("the argument string %q does not match %s's pattern %s", joined, r.name, r.entry.Args)
+	case missRunner:
+		if cmd.note != "" {
+			return fmt.Sprintf("%s (%s) needs an entry with an args pattern; %s has none", cmd.invoked, cmd.note, r.name)
+		}
+		return fmt.Sprintf("%s takes code or a command in its arguments and needs an entry with an args pattern; %s has none", cmd.invoked, r.name)
+	case missInterpreter:
+		return fmt.Sprintf("%s with inline code, options or a program on stdin needs an entry with an args pattern; %s allows only a script file as first argument", cmd.invoked, r.name)
+	case missEnv:
+		for _, n := range d.unsafeEnv {
+			if !envMatch(r.entry.Env, n) {
+				return fmt.Sprintf("the request sets %s, which %s's env list does not name", n, r.name)
+			}
 		}
 	}
 	return ""

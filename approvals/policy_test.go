@@ -48,6 +48,7 @@ func testRoot(t testing.TB) string {
 	link("/../../../../usr/bin/ls", "tmp/up") // ".." cannot climb out of root
 	link("/usr/bin/dpkg", "tmp/hostonly")     // exists on the host, not in root
 	link("/usr/bin/busybox", "tmp/bb/sh")     // multicall applet link
+	link("/proc/self/fd/0", "tmp/fd0")        // a magic link
 	link("loop2", "tmp/loop1")                // a symlink loop
 	link("loop1", "tmp/loop2")                //
 	link("../../bin/ls", "usr/local/bin/ls")  // relative link into /usr/bin
@@ -121,6 +122,8 @@ func TestEvaluateTable(t *testing.T) {
 		{name: "not executable", argv: []string{"/usr/bin/data"}, want: Deny, reason: "not executable"},
 		{name: "directory", argv: []string{"/usr/bin"}, want: Deny, reason: "directory"},
 		{name: "symlink loop", argv: []string{"/tmp/loop1"}, want: Deny, reason: "too many levels"},
+		{name: "magic link under /proc", argv: []string{"/proc/self/exe"}, want: Deny, reason: "under /proc"},
+		{name: "link into /proc", argv: []string{"/tmp/fd0"}, want: Deny, reason: "under /proc"},
 		// symlinks are judged by their target
 		{name: "symlink to a non-allowed binary", argv: []string{"/tmp/ls"}, want: Deny, resolved: "/usr/bin/rm"},
 		{name: "absolute symlink stays in root", argv: []string{"/tmp/up"}, want: Allow, resolved: "/usr/bin/ls"},

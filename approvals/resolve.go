@@ -112,6 +112,11 @@ func (r RootResolver) realpath(p string) (string, fs.FileInfo, error) {
 			continue
 		}
 		next := path.Join(cur, c)
+		if next == "/proc" {
+			// /proc/self/exe, /proc/<pid>/fd/N and friends are magic
+			// links that mean something else in the process that execs.
+			return "", nil, fmt.Errorf("%s: programs under /proc cannot be judged", p)
+		}
 		host := filepath.Join(r.Root, filepath.FromSlash(next))
 		var err error
 		fi, err = os.Lstat(host)

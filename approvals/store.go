@@ -140,7 +140,10 @@ func (s *Store) changed() bool {
 	}
 	if s.read.Sub(fi.ModTime()) < time.Second {
 		data, err := os.ReadFile(s.path)
-		return err != nil || !bytes.Equal(data, s.data)
+		if err != nil || !bytes.Equal(data, s.data) {
+			return true
+		}
+		s.read = time.Now() // unchanged: re-check only until the mtime is a second old
 	}
 	return false
 }
