@@ -31,7 +31,7 @@ type Pairing struct {
 	AutoApproveLocal *bool `json:"auto_approve_local,omitempty"`
 
 	// PendingTTL is how long a request waits for a person's decision, and
-	// how long an approved device has to collect its token. At least 10s,
+	// how long an approved device has to collect its token. At least 1s,
 	// at most 24h. Default: 5m.
 	PendingTTL caddy.Duration `json:"pending_ttl,omitempty"`
 
@@ -45,7 +45,7 @@ type Pairing struct {
 
 // Bounds of pending_ttl.
 const (
-	minPendingTTL = 10 * time.Second
+	minPendingTTL = time.Second
 	maxPendingTTL = 24 * time.Hour
 )
 

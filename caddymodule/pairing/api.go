@@ -7,12 +7,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// DeviceView is a device as the admin API lists it.
-type DeviceView struct {
-	Device
-	Status string `json:"status"` // active, awaiting_token or revoked
-}
-
 // Session is the answer of GET /.clawguard/api/session: who the caller is
 // and the CSRF token its writes must carry.
 type Session struct {
@@ -49,14 +43,9 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 	if !s.storeOK(w) {
 		return
 	}
-	devs := s.store.Devices()
-	out := make([]DeviceView, len(devs))
-	for i, d := range devs {
-		out[i] = DeviceView{Device: d, Status: d.Status()}
-	}
 	writeJSON(w, http.StatusOK, struct {
 		Devices []DeviceView `json:"devices"`
-	}{out})
+	}{s.store.Devices()})
 }
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {

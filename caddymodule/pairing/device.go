@@ -110,6 +110,13 @@ type Device struct {
 	RevokedBy     string     `json:"revoked_by,omitempty"`
 }
 
+// DeviceView is a device as the admin API lists it: without the token hash,
+// with its status.
+type DeviceView struct {
+	Device
+	Status string `json:"status"` // active, awaiting_token or revoked
+}
+
 // Device states as the admin API reports them.
 const (
 	DeviceActive        = "active"         // has a valid token

@@ -493,18 +493,18 @@ func (s *Store) ActiveDevices() int { return s.snap.Load().active }
 
 // Devices lists the devices, oldest first, with unflushed last-seen updates
 // applied and without token hashes.
-func (s *Store) Devices() []Device {
+func (s *Store) Devices() []DeviceView {
 	sn := s.snap.Load()
 	s.touchMu.Lock()
-	out := make([]Device, 0, len(sn.state.Devices))
+	out := make([]DeviceView, 0, len(sn.state.Devices))
 	for _, d := range sn.state.Devices {
-		cp := *d
-		if t, ok := s.touches[d.ID]; ok && (cp.LastSeen == nil || t.at.After(*cp.LastSeen)) {
+		v := DeviceView{Device: *d, Status: d.Status()}
+		if t, ok := s.touches[d.ID]; ok && (v.LastSeen == nil || t.at.After(*v.LastSeen)) {
 			at := t.at.UTC()
-			cp.LastSeen, cp.LastIP = &at, t.ip
+			v.LastSeen, v.LastIP = &at, t.ip
 		}
-		cp.TokenHash = ""
-		out = append(out, cp)
+		v.TokenHash = ""
+		out = append(out, v)
 	}
 	s.touchMu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
