@@ -31,15 +31,6 @@ var wrappers = map[string]*wrapperSpec{
 	"exec":    execSpec,
 }
 
-// WrapperNames lists the programs unwrapped before matching.
-func WrapperNames() []string {
-	names := make([]string, 0, len(wrappers))
-	for n := range wrappers {
-		names = append(names, n)
-	}
-	return names
-}
-
 // wrapperDirs are the directories a wrapper must resolve into to be
 // unwrapped; wrapperPrefixes cover package stores whose binaries the
 // system links to.
