@@ -4,11 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
-
-	"github.com/clawguard/clawguard/httpsig/sfv"
 )
 
 // AlgEd25519 is RFC 9421's "ed25519" algorithm (§3.3.6): EdDSA over the
@@ -29,73 +25,6 @@ func SignEd25519(req *http.Request, keyid string, key ed25519.PrivateKey, opts .
 	return s.signWith(req, keyid, AlgEd25519, func(base string) []byte {
 		return ed25519.Sign(key, []byte(base))
 	})
-}
-
-// signWith is the algorithm-independent part of signing: components,
-// Content-Digest, parameters and the two fields; sum computes the signature
-// over the base. (Sign's hmac-sha256 path does the same with hmacSHA256.)
-func (s *signer) signWith(req *http.Request, keyid, alg string, sum func(base string) []byte) error {
-	if keyid == "" {
-		return fmt.Errorf("sign: empty keyid")
-	}
-	if req.Header == nil {
-		req.Header = http.Header{}
-	}
-	m, err := outgoingMessage(req)
-	if err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
-	components := []string{"@method", "@target-uri"}
-	if !s.noBody && hasOutgoingBody(req) {
-		if err := setContentDigest(req, s.digest); err != nil {
-			return fmt.Errorf("sign: %w", err)
-		}
-		components = append(components, "content-digest")
-	}
-	for _, h := range s.extra {
-		if !slices.Contains(components, h) {
-			components = append(components, h)
-		}
-	}
-	if s.created.IsZero() {
-		s.created = time.Now()
-	}
-	if s.nonce == "" {
-		if s.nonce, err = randomNonce(); err != nil {
-			return fmt.Errorf("sign: %w", err)
-		}
-	}
-	il := sfv.InnerList{Params: sfv.Params{
-		{Key: "created", Value: s.created.Unix()},
-		{Key: "nonce", Value: s.nonce},
-		{Key: "keyid", Value: keyid},
-		{Key: "alg", Value: alg},
-	}}
-	if s.tag != "" {
-		il.Params = append(il.Params, sfv.Param{Key: "tag", Value: s.tag})
-	}
-	for _, c := range components {
-		il.Items = append(il.Items, sfv.Item{Value: c})
-	}
-	p, err := parseSigParams(&il)
-	if err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
-	if err := checkLabelFree(req.Header, s.label); err != nil {
-		return err
-	}
-	base, err := signatureBase(m, p)
-	if err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
-	input, err := sfv.MarshalDictionary(sfv.Dictionary{{Key: s.label, Member: sfv.Member{InnerList: &il}}})
-	if err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
-	sig, _ := sfv.MarshalDictionary(sfv.Dictionary{{Key: s.label, Member: sfv.Member{Item: &sfv.Item{Value: sum(base)}}}})
-	req.Header.Add("Signature-Input", input)
-	req.Header.Add("Signature", sig)
-	return nil
 }
 
 // Ed25519Config configures an Ed25519Verifier. The fields mean what they mean
@@ -136,37 +65,11 @@ func NewEd25519Verifier(cfg Ed25519Config) (*Ed25519Verifier, error) {
 	}
 	c := Config{
 		Label: cfg.Label, Tag: cfg.Tag, MaxAge: cfg.MaxAge, MaxBodyBytes: cfg.MaxBodyBytes,
-		Scheme: strings.ToLower(cfg.Scheme), Authority: cfg.Authority,
+		Scheme: cfg.Scheme, Authority: cfg.Authority,
 		Nonces: cfg.Nonces, MaxNonces: cfg.MaxNonces, OnReplay: cfg.OnReplay, Now: cfg.Now,
 	}
-	switch {
-	case c.MaxAge < 0:
-		return nil, fmt.Errorf("httpsig ed25519 verifier: negative max_age %s", c.MaxAge)
-	case c.MaxAge == 0:
-		c.MaxAge = DefaultMaxAge
-	}
-	switch {
-	case c.MaxBodyBytes < 0:
-		return nil, fmt.Errorf("httpsig ed25519 verifier: negative max body size %d", c.MaxBodyBytes)
-	case c.MaxBodyBytes == 0:
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.Label != "" {
-		if err := sfvKey(c.Label); err != nil {
-			return nil, fmt.Errorf("httpsig ed25519 verifier: label: %w", err)
-		}
-	}
-	if c.Scheme != "" && c.Scheme != "http" && c.Scheme != "https" {
-		return nil, fmt.Errorf("httpsig ed25519 verifier: scheme %q is not http or https", c.Scheme)
-	}
-	if strings.ContainsAny(c.Authority, "/?#@ \t\r\n") {
-		return nil, fmt.Errorf("httpsig ed25519 verifier: authority %q must be host[:port]", c.Authority)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Nonces == nil {
-		c.Nonces = NewNonceCache(c.MaxNonces, c.Now())
+	if err := c.setDefaults(); err != nil {
+		return nil, fmt.Errorf("httpsig ed25519 verifier: %w", err)
 	}
 	return &Ed25519Verifier{publicKey: cfg.PublicKey, policy: &Verifier{cfg: c}}, nil
 }
@@ -184,73 +87,17 @@ func (v *Ed25519Verifier) Verify(r *http.Request) (*Result, error) {
 	return v.policy.finish(r, label, p, now)
 }
 
+// verifySignature checks the ed25519 signature with the keyid's public key,
+// without policy.
 func (v *Ed25519Verifier) verifySignature(r *http.Request) (string, *sigParams, error) {
-	input, hasInput := fieldValue(r.Header, "Signature-Input")
-	signature, hasSig := fieldValue(r.Header, "Signature")
-	if !hasInput && !hasSig {
-		return "", nil, refuse(CodeSignatureMissing, "no Signature-Input and Signature header fields")
-	}
-	label, p, sig, err := selectSignature(input, signature, v.policy.cfg.Label)
-	if err != nil {
-		return "", nil, err
-	}
-	// alg is optional in RFC 9421, but when present it must name this
-	// algorithm: an hmac-sha256 signature is never checked as ed25519.
-	if p.alg != "" && p.alg != AlgEd25519 {
-		return "", nil, refuse(CodeBadAlg, "signature %q has alg %q; only %q is accepted", label, p.alg, AlgEd25519)
-	}
-	if p.keyid == "" {
-		return "", nil, refuse(CodeUnknownKey, "signature %q has no keyid parameter", label)
-	}
-	pub, ok := v.publicKey(p.keyid)
-	if !ok || len(pub) != ed25519.PublicKeySize {
-		return "", nil, refuse(CodeUnknownKey, "keyid %q is not known", p.keyid)
-	}
-	base, err := signatureBase(incomingMessage(r, v.policy.cfg.Scheme, v.policy.cfg.Authority), p)
-	if err != nil {
-		return "", nil, refuseErr(CodeSignatureMalformed, err, "signature %q", label)
-	}
-	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, []byte(base), sig) {
-		return "", nil, refuse(CodeBadSignature, "signature %q does not match the request", label)
-	}
-	return label, p, nil
-}
-
-// finish applies the policy to a signature whose cryptographic check passed:
-// coverage and time, the nonce, and the body against Content-Digest. It is
-// the tail of Verify, shared with Ed25519Verifier.
-func (v *Verifier) finish(r *http.Request, label string, p *sigParams, now time.Time) (*Result, error) {
-	if err := v.checkPolicy(r, p, now); err != nil {
-		return nil, err
-	}
-	if err := v.cfg.Nonces.use(p.keyid, p.nonce, p.created, now, v.cfg.MaxAge); err != nil {
-		if err.Code == CodeReplay && v.cfg.OnReplay != nil {
-			v.cfg.OnReplay()
+	return v.policy.verifyWith(r, AlgEd25519, func(keyid, base string, sig []byte) *Error {
+		pub, ok := v.publicKey(keyid)
+		if !ok || len(pub) != ed25519.PublicKeySize {
+			return refuse(CodeUnknownKey, "keyid %q is not known", keyid)
 		}
-		return nil, err
-	}
-	res := &Result{
-		Label:      label,
-		KeyID:      p.keyid,
-		Created:    time.Unix(p.created, 0),
-		Nonce:      p.nonce,
-		Tag:        p.tag,
-		Components: p.components,
-	}
-	if p.covers("content-digest") {
-		if err := verifyBody(r, v.cfg.MaxBodyBytes); err != nil {
-			return nil, err
+		if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, []byte(base), sig) {
+			return refuse(CodeBadSignature, "the signature does not match the request")
 		}
-		res.BodyVerified = true
-	} else if r.ContentLength < 0 {
-		// Length unknown (chunked): only an empty body may go unsigned.
-		empty, err := bodyIsEmpty(r)
-		if err != nil {
-			return nil, err
-		}
-		if !empty {
-			return nil, refuse(CodeDigestMissing, "the request has a body but content-digest is not covered")
-		}
-	}
-	return res, nil
+		return nil
+	})
 }

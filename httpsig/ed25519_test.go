@@ -89,7 +89,7 @@ func TestEd25519SignVerifyRoundTrip(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = r
 		if _, err := v.Verify(r); err != nil {
-			http.Error(w, CodeOf(err), 401)
+			http.Error(w, CodeOf(err), http.StatusUnauthorized)
 		}
 	}))
 	defer srv.Close()

@@ -86,6 +86,13 @@ func (s *signer) sign(req *http.Request, keyid string, key []byte) error {
 	if len(key) < MinKeyBytes {
 		return fmt.Errorf("sign: key for %q is %d bytes; at least %d are required", keyid, len(key), MinKeyBytes)
 	}
+	return s.signWith(req, keyid, AlgHMACSHA256, func(base string) []byte { return hmacSHA256(key, base) })
+}
+
+// signWith is the algorithm-independent part of signing: components,
+// Content-Digest, parameters and the two fields; sum computes the signature
+// over the base.
+func (s *signer) signWith(req *http.Request, keyid, alg string, sum func(base string) []byte) error {
 	if keyid == "" {
 		return fmt.Errorf("sign: empty keyid")
 	}
@@ -120,7 +127,7 @@ func (s *signer) sign(req *http.Request, keyid string, key []byte) error {
 		{Key: "created", Value: s.created.Unix()},
 		{Key: "nonce", Value: s.nonce},
 		{Key: "keyid", Value: keyid},
-		{Key: "alg", Value: AlgHMACSHA256},
+		{Key: "alg", Value: alg},
 	}}
 	if s.tag != "" {
 		il.Params = append(il.Params, sfv.Param{Key: "tag", Value: s.tag})
@@ -143,7 +150,7 @@ func (s *signer) sign(req *http.Request, keyid string, key []byte) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	sig, _ := sfv.MarshalDictionary(sfv.Dictionary{{Key: s.label, Member: sfv.Member{Item: &sfv.Item{Value: hmacSHA256(key, base)}}}})
+	sig, _ := sfv.MarshalDictionary(sfv.Dictionary{{Key: s.label, Member: sfv.Member{Item: &sfv.Item{Value: sum(base)}}}})
 	req.Header.Add("Signature-Input", input)
 	req.Header.Add("Signature", sig)
 	return nil

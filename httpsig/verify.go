@@ -114,6 +114,14 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		keys[id] = append([]byte(nil), k...)
 	}
 	cfg.Keys = keys
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("httpsig verifier: %w", err)
+	}
+	return &Verifier{cfg: cfg}, nil
+}
+
+// setDefaults checks every field but Keys and fills in the defaults.
+func (cfg *Config) setDefaults() error {
 	if cfg.Identity {
 		cfg.Label = cmpOr(cfg.Label, IdentityLabel)
 		cfg.Tag = cmpOr(cfg.Tag, IdentityTag)
@@ -125,26 +133,26 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		cfg.MaxAge = DefaultMaxAge
 	}
 	if cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("httpsig verifier: negative max_age %s", cfg.MaxAge)
+		return fmt.Errorf("negative max_age %s", cfg.MaxAge)
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("httpsig verifier: negative max body size %d", cfg.MaxBodyBytes)
+		return fmt.Errorf("negative max body size %d", cfg.MaxBodyBytes)
 	}
 	if cfg.Label != "" {
 		if err := sfvKey(cfg.Label); err != nil {
-			return nil, fmt.Errorf("httpsig verifier: label: %w", err)
+			return fmt.Errorf("label: %w", err)
 		}
 	}
 	switch cfg.Scheme = strings.ToLower(cfg.Scheme); cfg.Scheme {
 	case "", "http", "https":
 	default:
-		return nil, fmt.Errorf("httpsig verifier: scheme %q is not http or https", cfg.Scheme)
+		return fmt.Errorf("scheme %q is not http or https", cfg.Scheme)
 	}
 	if strings.ContainsAny(cfg.Authority, "/?#@ \t\r\n") {
-		return nil, fmt.Errorf("httpsig verifier: authority %q must be host[:port]", cfg.Authority)
+		return fmt.Errorf("authority %q must be host[:port]", cfg.Authority)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -152,7 +160,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Nonces == nil {
 		cfg.Nonces = NewNonceCache(cfg.MaxNonces, cfg.Now())
 	}
-	return &Verifier{cfg: cfg}, nil
+	return nil
 }
 
 func cmpOr(a, b string) string {
@@ -179,6 +187,68 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return v.finish(r, label, p, now)
+}
+
+// verifySignature checks the hmac-sha256 signature (constant-time compare),
+// without policy.
+func (v *Verifier) verifySignature(r *http.Request) (string, *sigParams, error) {
+	return v.verifyWith(r, AlgHMACSHA256, func(keyid, base string, sig []byte) *Error {
+		key, ok := v.cfg.Keys[keyid]
+		if !ok {
+			return refuse(CodeUnknownKey, "keyid %q is not known", keyid)
+		}
+		if !hmac.Equal(hmacSHA256(key, base), sig) {
+			return refuse(CodeBadSignature, "the signature does not match the request")
+		}
+		return nil
+	})
+}
+
+// verifyWith selects the signature, checks that its alg (if any) is alg and
+// that it has a keyid, builds the signature base, and has check verify the
+// signature bytes for that keyid (unknown_key or bad_signature). It applies
+// no policy (coverage, time, nonce).
+func (v *Verifier) verifyWith(r *http.Request, alg string, check func(keyid, base string, sig []byte) *Error) (string, *sigParams, error) {
+	input, hasInput := fieldValue(r.Header, "Signature-Input")
+	signature, hasSig := fieldValue(r.Header, "Signature")
+	if !hasInput && !hasSig {
+		return "", nil, refuse(CodeSignatureMissing, "no Signature-Input and Signature header fields")
+	}
+	label, p, sig, err := selectSignature(input, signature, v.cfg.Label)
+	if err != nil {
+		return "", nil, err
+	}
+	// alg is optional in RFC 9421, but when present it must name this
+	// verifier's algorithm: a signature is never checked as another kind.
+	if p.alg != "" && p.alg != alg {
+		return "", nil, refuse(CodeBadAlg, "signature %q has alg %q; only %q is accepted", label, p.alg, alg)
+	}
+	if p.keyid == "" {
+		return "", nil, refuse(CodeUnknownKey, "signature %q has no keyid parameter", label)
+	}
+	src := r
+	if v.cfg.Original != nil {
+		if o := v.cfg.Original(r); o != nil {
+			src = o
+		}
+	}
+	m := incomingMessage(src, v.cfg.Scheme, v.cfg.Authority)
+	m.header = r.Header
+	base, err := signatureBase(m, p)
+	if err != nil {
+		return "", nil, refuseErr(CodeSignatureMalformed, err, "signature %q", label)
+	}
+	if err := check(p.keyid, base, sig); err != nil {
+		return "", nil, err
+	}
+	return label, p, nil
+}
+
+// finish applies the policy to a signature whose cryptographic check passed:
+// coverage and time, then the nonce (only now: a request without the key
+// cannot fill the replay cache), then the body against Content-Digest.
+func (v *Verifier) finish(r *http.Request, label string, p *sigParams, now time.Time) (*Result, error) {
 	if err := v.checkPolicy(r, p, now); err != nil {
 		return nil, err
 	}
@@ -212,47 +282,6 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 		}
 	}
 	return res, nil
-}
-
-// verifySignature selects the signature, checks its algorithm and key, and
-// compares the HMAC of the signature base in constant time. It applies no
-// policy (coverage, time, nonce).
-func (v *Verifier) verifySignature(r *http.Request) (string, *sigParams, error) {
-	input, hasInput := fieldValue(r.Header, "Signature-Input")
-	signature, hasSig := fieldValue(r.Header, "Signature")
-	if !hasInput && !hasSig {
-		return "", nil, refuse(CodeSignatureMissing, "no Signature-Input and Signature header fields")
-	}
-	label, p, sig, err := selectSignature(input, signature, v.cfg.Label)
-	if err != nil {
-		return "", nil, err
-	}
-	if p.alg != "" && p.alg != AlgHMACSHA256 {
-		return "", nil, refuse(CodeBadAlg, "signature %q has alg %q; only %q is accepted", label, p.alg, AlgHMACSHA256)
-	}
-	if p.keyid == "" {
-		return "", nil, refuse(CodeUnknownKey, "signature %q has no keyid parameter", label)
-	}
-	key, ok := v.cfg.Keys[p.keyid]
-	if !ok {
-		return "", nil, refuse(CodeUnknownKey, "keyid %q is not known", p.keyid)
-	}
-	src := r
-	if v.cfg.Original != nil {
-		if o := v.cfg.Original(r); o != nil {
-			src = o
-		}
-	}
-	m := incomingMessage(src, v.cfg.Scheme, v.cfg.Authority)
-	m.header = r.Header
-	base, err := signatureBase(m, p)
-	if err != nil {
-		return "", nil, refuseErr(CodeSignatureMalformed, err, "signature %q", label)
-	}
-	if !hmac.Equal(hmacSHA256(key, base), sig) {
-		return "", nil, refuse(CodeBadSignature, "signature %q does not match the request", label)
-	}
-	return label, p, nil
 }
 
 // checkPolicy applies DESIGN.md's rules to a signature whose HMAC is valid.
