@@ -65,8 +65,16 @@ func TestIdentityThroughGate(t *testing.T) {
 		t.Errorf("upstream saw body %q keyid %q", rep.Body, rep.KeyID)
 	}
 
+	req := ch.gate.request(t, "POST", "/v1/exec", `{"argv":["true"]}`)
+	req.ContentLength, req.TransferEncoding = -1, []string{"chunked"}
+	rep = ch.gate.send(t, req)
+	expectCode(t, "chunked POST through the gate (streamed, not covered)", rep, 200, "")
+	if rep.Body != `{"argv":["true"]}` {
+		t.Errorf("upstream saw chunked body %q", rep.Body)
+	}
+
 	// A client's own signature and identity headers are replaced by the gate's.
-	req := ch.gate.request(t, "GET", "/", "")
+	req = ch.gate.request(t, "GET", "/", "")
 	req.Header.Set("X-Clawguard-Identity", "local")
 	Sign(req, "client", testKey, WithLabel(IdentityLabel))
 	expectCode(t, "client-sent identity and signature", ch.gate.send(t, req), 200, "")
