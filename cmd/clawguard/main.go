@@ -42,6 +42,9 @@ type cli struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// usageShown records that a FlagSet printed its usage, which the flag
+	// package does on a parse error (after printing the error itself).
+	usageShown bool
 }
 
 // exitCode lets a command end with a status other than 1 without printing an
@@ -86,6 +89,8 @@ func run(ctx context.Context, c *cli, args []string) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(c.stderr, "clawguard %s: %s\n", cmd.name, ue.msg)
 		return 2
+	case c.usageShown:
+		return 2 // a flag error, already reported by the flag package
 	default:
 		fmt.Fprintf(c.stderr, "clawguard %s: %v\n", cmd.name, err)
 		return 1
@@ -113,6 +118,7 @@ func (c *cli) flagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet("clawguard "+name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {
+		c.usageShown = true
 		fmt.Fprintf(c.stderr, "Usage: clawguard %s\n\nFlags:\n", usage)
 		fs.PrintDefaults()
 	}

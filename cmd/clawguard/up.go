@@ -60,12 +60,12 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError{"unexpected arguments: " + strings.Join(fs.Args(), " ")}
 	}
-	o.stateDir = statedir.Resolve(*sd)
-	if err := statedir.Ensure(o.stateDir); err != nil {
-		return err
-	}
 	host, port, err := loopbackListen(o.listen)
 	if err != nil {
+		return err
+	}
+	o.stateDir = statedir.Resolve(*sd)
+	if err := statedir.Ensure(o.stateDir); err != nil {
 		return err
 	}
 
