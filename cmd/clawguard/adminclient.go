@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/vault"
+)
+
+// defaultGateway is where the gate listens in the standard setup.
+const defaultGateway = "http://127.0.0.1:18789"
+
+// adminTokenEnv is read for an admin token when no --token-* flag is given.
+const adminTokenEnv = "CLAWGUARD_ADMIN_TOKEN"
+
+// gatewayFlags are the flags of commands that talk to the gate.
+type gatewayFlags struct {
+	gateway, tokenEnv, tokenVault, stateDir *string
+}
+
+func addGatewayFlags(fs *flag.FlagSet) gatewayFlags {
+	return gatewayFlags{
+		gateway:    fs.String("gateway", defaultGateway, "the gate's base URL"),
+		tokenEnv:   fs.String("token-env", "", "read an admin bearer token from this environment variable (default $"+adminTokenEnv+" if set; without a token the CLI is a local client)"),
+		tokenVault: fs.String("token-vault", "", "read an admin bearer token from this vault entry"),
+		stateDir:   stateDirFlag(fs),
+	}
+}
+
+// adminClient calls the gate's admin API (/.clawguard/api/) as a local
+// client, or with an admin token read from the environment or the vault —
+// never from the command line.
+type adminClient struct {
+	base   string
+	token  string
+	client *http.Client
+	csrf   string
+}
+
+func (f gatewayFlags) client() (*adminClient, error) {
+	base := strings.TrimRight(*f.gateway, "/")
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return nil, usageError{fmt.Sprintf("--gateway %q: want an http:// or https:// URL", *f.gateway)}
+	}
+	a := &adminClient{base: base, client: &http.Client{Timeout: 30 * time.Second}}
+	switch {
+	case *f.tokenEnv != "" && *f.tokenVault != "":
+		return nil, usageError{"give --token-env or --token-vault, not both"}
+	case *f.tokenVault != "":
+		v, err := vault.Open(statedir.Resolve(*f.stateDir))
+		if err != nil {
+			return nil, err
+		}
+		tok, err := v.Get(*f.tokenVault)
+		if err != nil {
+			return nil, err
+		}
+		a.token = strings.TrimSpace(string(tok))
+	case *f.tokenEnv != "":
+		a.token = os.Getenv(*f.tokenEnv)
+		if a.token == "" {
+			return nil, fmt.Errorf("environment variable %s is empty or unset", *f.tokenEnv)
+		}
+	default:
+		a.token = os.Getenv(adminTokenEnv)
+	}
+	return a, nil
+}
+
+// apiError is the gate's JSON refusal.
+type apiError struct {
+	status      int
+	code, msg   string
+	method, url string
+}
+
+func (e *apiError) Error() string {
+	hint := ""
+	switch e.status {
+	case http.StatusUnauthorized:
+		hint = " (run this on the gateway host, or give an admin token with --token-env/--token-vault)"
+	case http.StatusForbidden:
+		if e.code == "forbidden" {
+			hint = " (the gate's admins option must list this identity)"
+		}
+	}
+	return fmt.Sprintf("%s %s: %d %s: %s%s", e.method, e.url, e.status, e.code, e.msg, hint)
+}
+
+func (a *adminClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	if method == "POST" && a.csrf == "" {
+		var s pairing.Session
+		if err := a.do(ctx, "GET", "session", nil, &s); err != nil {
+			return err
+		}
+		a.csrf = s.CSRFToken
+	}
+	url := a.base + "/.clawguard/api/" + path
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.csrf != "" {
+		req.Header.Set(pairing.CSRFHeader, a.csrf)
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the gate at %s (is Caddy with the clawguard gate running? see --gateway): %w", a.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: reading the answer: %w", method, url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &apiError{status: resp.StatusCode, method: method, url: url}
+		var eb struct{ Error, Code string }
+		if json.Unmarshal(data, &eb) == nil && eb.Code != "" {
+			e.code, e.msg = eb.Code, eb.Error
+		} else {
+			e.code, e.msg = "http_error", strings.TrimSpace(string(data))
+		}
+		return e
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: unexpected answer (is %s a clawguard gate?): %w", method, url, a.base, err)
+	}
+	return nil
+}
