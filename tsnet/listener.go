@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -29,7 +30,13 @@ func Listen(name string, s Settings, port uint16, log *zap.Logger) (net.Listener
 		log = zap.NewNop()
 	}
 	n := nodes.acquire(name, s, log)
-	return &Listener{sl: n.share(port), closed: make(chan struct{})}, nil
+	sl := n.share(port)
+	l := &Listener{sl: sl, conns: make(chan net.Conn), closed: make(chan struct{})}
+	sl.mu.Lock()
+	sl.views = append(sl.views, l)
+	sl.viewsChangedLocked()
+	sl.mu.Unlock()
+	return l, nil
 }
 
 // share returns the node's shared listener on port with a reference taken.
@@ -39,11 +46,11 @@ func (n *node) share(port uint16) *sharedListener {
 	sl := n.listeners[port]
 	if sl == nil {
 		sl = &sharedListener{
-			node:  n,
-			port:  port,
-			conns: make(chan net.Conn),
-			stop:  make(chan struct{}),
-			done:  make(chan struct{}),
+			node:    n,
+			port:    port,
+			stop:    make(chan struct{}),
+			done:    make(chan struct{}),
+			changed: make(chan struct{}),
 		}
 		n.listeners[port] = sl
 		go sl.pump()
@@ -53,18 +60,26 @@ func (n *node) share(port uint16) *sharedListener {
 }
 
 // sharedListener is the one tsnet listener on a node's port. Its pump hands
-// each accepted connection to whichever of its views accepts first.
+// each accepted connection to the newest open view: during a reload that
+// is the new config's server, so no connection lands on a server that is
+// shutting down (net/http drops requests read after Shutdown began).
 type sharedListener struct {
-	node  *node
-	port  uint16
-	conns chan net.Conn // unbuffered: a connection is handed over or closed
-	stop  chan struct{} // closed when the last view is closed
-	done  chan struct{} // closed when pump has returned
+	node *node
+	port uint16
+	stop chan struct{} // closed when the last view is closed
+	done chan struct{} // closed when pump has returned
 
 	refs int // guarded by node.mu
 
-	mu sync.Mutex
-	ln net.Listener // tsnet's, once the node is started
+	mu      sync.Mutex
+	ln      net.Listener  // tsnet's, once the node is started
+	views   []*Listener   // open views, oldest first
+	changed chan struct{} // closed and replaced whenever views changes
+}
+
+func (sl *sharedListener) viewsChangedLocked() {
+	close(sl.changed)
+	sl.changed = make(chan struct{})
 }
 
 func (sl *sharedListener) pump() {
@@ -93,14 +108,32 @@ func (sl *sharedListener) pump() {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			return // closed by close or by the node's shutdown
+			return // closed by release or by the node's shutdown
 		}
-		wrapped := newConn(c, n)
-		select {
-		case sl.conns <- wrapped:
-		case <-sl.stop:
+		if !sl.deliver(newConn(c, n)) {
 			c.Close()
 			return
+		}
+	}
+}
+
+// deliver hands c to the newest open view, re-picking when views change
+// while it waits; it reports false when the listener is stopping.
+func (sl *sharedListener) deliver(c net.Conn) bool {
+	for {
+		sl.mu.Lock()
+		var conns chan net.Conn // nil (never ready) without views
+		if len(sl.views) > 0 {
+			conns = sl.views[len(sl.views)-1].conns
+		}
+		changed := sl.changed
+		sl.mu.Unlock()
+		select {
+		case conns <- c:
+			return true
+		case <-changed:
+		case <-sl.stop:
+			return false
 		}
 	}
 }
@@ -132,6 +165,7 @@ func (sl *sharedListener) release() {
 // stops only its own Accept calls.
 type Listener struct {
 	sl        *sharedListener
+	conns     chan net.Conn // unbuffered: the pump hands over, or re-picks
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -144,7 +178,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	default:
 	}
 	select {
-	case c := <-l.sl.conns:
+	case c := <-l.conns:
 		return c, nil
 	case <-l.closed:
 		return nil, &net.OpError{Op: "accept", Net: "tailnet", Addr: l.Addr(), Err: net.ErrClosed}
@@ -156,7 +190,12 @@ func (l *Listener) Close() error {
 	err := error(&net.OpError{Op: "close", Net: "tailnet", Addr: l.Addr(), Err: net.ErrClosed})
 	l.closeOnce.Do(func() {
 		close(l.closed)
-		l.sl.release()
+		sl := l.sl
+		sl.mu.Lock()
+		sl.views = slices.DeleteFunc(sl.views, func(v *Listener) bool { return v == l })
+		sl.viewsChangedLocked()
+		sl.mu.Unlock()
+		sl.release()
 		err = nil
 	})
 	return err

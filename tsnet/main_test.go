@@ -3,10 +3,16 @@ package tsnet
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -259,24 +265,61 @@ func freePort(t testing.TB) int {
 type site struct {
 	listen string // e.g. "127.0.0.1:1234" or "tailnet/gate:80"
 	tag    string
+	tls    bool // serve HTTPS with testCert
 }
+
+// testCert is a self-signed certificate for tlsName that TLS test sites
+// serve (loaded as PEM: no issuance, no storage locks).
+var testCert = func() struct{ certPEM, keyPEM []byte } {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		DNSNames:     []string{tlsName},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		panic(err)
+	}
+	return struct{ certPEM, keyPEM []byte }{
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+}()
+
+// tlsName is the name testCert is for.
+const tlsName = "gate.test"
 
 // caddyJSON builds a config: the tailnet app as given and one whoami
 // server per site. A non-empty logTo sends Caddy's log, at debug level, to
 // the logBuffer of that name.
 func caddyJSON(t testing.TB, tailnetApp any, logTo string, sites ...site) []byte {
 	servers := map[string]any{}
+	tlsApp := map[string]any{"disable_storage_clean": true, "disable_storage_check": true}
+	apps := map[string]any{"tls": tlsApp}
 	for i, s := range sites {
-		servers[fmt.Sprintf("srv%d", i)] = map[string]any{
+		srv := map[string]any{
 			"listen":          []string{s.listen},
 			"automatic_https": map[string]any{"disable": true},
 			"routes": []any{map[string]any{"handle": []any{map[string]any{
 				"handler": "tailnet_test_whoami", "tag": s.tag,
 			}}}},
 		}
-	}
-	apps := map[string]any{
-		"tls": map[string]any{"disable_storage_clean": true, "disable_storage_check": true},
+		if s.tls {
+			srv["tls_connection_policies"] = []any{map[string]any{}}
+			tlsApp["certificates"] = map[string]any{"load_pem": []any{map[string]any{
+				"certificate": string(testCert.certPEM), "key": string(testCert.keyPEM),
+			}}}
+		}
+		servers[fmt.Sprintf("srv%d", i)] = srv
 	}
 	if tailnetApp != nil {
 		apps["tailnet"] = tailnetApp

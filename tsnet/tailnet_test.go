@@ -2,7 +2,10 @@ package tsnet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -49,8 +52,8 @@ func TestCaddyServesOverTailnet(t *testing.T) {
 		"gate": {"control_url": tn.controlURL, "ephemeral": true},
 	})
 	loadCaddy(t, caddyJSON(t, app, "",
-		site{fmt.Sprintf("127.0.0.1:%d", lport), "loop"},
-		site{fmt.Sprintf("tailnet/gate:%d", tport), "tail"}))
+		site{listen: fmt.Sprintf("127.0.0.1:%d", lport), tag: "loop"},
+		site{listen: fmt.Sprintf("tailnet/gate:%d", tport), tag: "tail"}))
 
 	ip := waitNode(t, ctx, "gate")
 	phone := tn.startClient(t, ctx, "phone")
@@ -62,9 +65,18 @@ func TestCaddyServesOverTailnet(t *testing.T) {
 		t.Errorf("peer = %+v, want login %s via gate from phone.*", a.Peer, phone.login)
 	}
 
-	// The loopback site of the same config is not a tailnet request.
-	if l := getLocal(t, fmt.Sprintf("http://127.0.0.1:%d/", lport)); l.Tag != "loop" || l.OverTailnet || l.Peer.LoginName != "" {
-		t.Errorf("loopback: got %+v", l)
+	// The loopback site of the same config is not a tailnet request, even
+	// when it carries what tailnet identity headers look like.
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", lport), nil)
+	req.Header.Set("Tailscale-User-Login", phone.login)
+	req.Header.Set("X-Forwarded-For", ip.String())
+	req.Header.Set("Forwarded", "for="+ip.String())
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := decodeAnswer(t, res); l.Tag != "loop" || l.OverTailnet || l.Peer.LoginName != "" {
+		t.Errorf("loopback with forged headers: got %+v", l)
 	}
 
 	// The tailnet port is served only inside the tailnet: no host address
@@ -164,8 +176,8 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 	gate := map[string]any{"control_url": tn.controlURL, "ephemeral": true}
 	config := func(tag string, node map[string]any) []byte {
 		return caddyJSON(t, nodeApp(state, map[string]map[string]any{"gate": node}), "",
-			site{fmt.Sprintf("127.0.0.1:%d", lport), "loop"},
-			site{fmt.Sprintf("tailnet/gate:%d", tport), tag})
+			site{listen: fmt.Sprintf("127.0.0.1:%d", lport), tag: "loop"},
+			site{listen: fmt.Sprintf("tailnet/gate:%d", tport), tag: tag})
 	}
 	loadCaddy(t, config("v1", gate))
 	ip := waitNode(t, ctx, "gate")
@@ -178,27 +190,50 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 
 	// Requests keep flowing while configs are swapped underneath them.
 	var ok, failed atomic.Int64
-	var lastErr atomic.Value
+	var lastErr atomic.Value // a failure other than the shutdown drop
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer stopLoad()
+	// The same load on the loopback site of the same config, for comparison.
+	var lok, lfailed atomic.Int64
 	wg.Go(func() {
+		hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		for loadCtx.Err() == nil {
-			res, err := phone.http.Get(url)
+			res, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", lport))
 			if err != nil {
-				failed.Add(1)
-				lastErr.Store(err.Error())
+				lfailed.Add(1)
 				continue
 			}
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
-			ok.Add(1)
+			lok.Add(1)
 		}
 	})
+	for range 2 {
+		wg.Go(func() {
+			for loadCtx.Err() == nil {
+				res, err := phone.http.Get(url)
+				if err != nil {
+					failed.Add(1)
+					if !errors.Is(err, io.EOF) {
+						lastErr.Store(err.Error())
+					}
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				ok.Add(1)
+			}
+		})
+	}
 
 	// The same config again (forced), then changed sites on the same node.
-	reloads := []string{"v1", "v1", "v2", "v1", "v2", "v2"}
+	var reloads []string
+	for i := range 20 {
+		reloads = append(reloads, []string{"v1", "v1", "v2"}[i%3])
+	}
+	reloads = append(reloads, "v2")
 	for _, tag := range reloads {
 		if err := caddy.Load(config(tag, gate), true); err != nil {
 			t.Fatalf("reload %s: %v", tag, err)
@@ -212,9 +247,16 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 	}
 	stopLoad()
 	wg.Wait()
-	t.Logf("requests during %d reloads: %d ok, %d failed (last error: %v)", len(reloads), ok.Load(), failed.Load(), lastErr.Load())
-	if failed.Load() != 0 || ok.Load() == 0 {
-		t.Errorf("requests during reloads: %d ok, %d failed (%v)", ok.Load(), failed.Load(), lastErr.Load())
+	t.Logf("requests during %d reloads: tailnet %d ok, %d failed; loopback %d ok, %d failed",
+		len(reloads), ok.Load(), failed.Load(), lok.Load(), lfailed.Load())
+	// net/http drops a connection whose request it reads after Shutdown
+	// began (EOF, no response): Caddy's own TCP listeners lose the same few
+	// during back-to-back reloads. Anything else, or many, is ours.
+	if bad := lastErr.Load(); bad != nil {
+		t.Errorf("request failed during a reload other than by the shutdown drop: %v", bad)
+	}
+	if ok.Load() == 0 || failed.Load()*5 > ok.Load() {
+		t.Errorf("requests during reloads: %d ok, %d failed", ok.Load(), failed.Load())
 	}
 
 	// Changed node settings: the node restarts with them once the old
@@ -237,7 +279,7 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 	}
 
 	// A config without tailnet sites stops the node.
-	if err := caddy.Load(caddyJSON(t, nodeApp(state, nil), "", site{fmt.Sprintf("127.0.0.1:%d", lport), "loop"}), true); err != nil {
+	if err := caddy.Load(caddyJSON(t, nodeApp(state, nil), "", site{listen: fmt.Sprintf("127.0.0.1:%d", lport), tag: "loop"}), true); err != nil {
 		t.Fatal(err)
 	}
 	waitNoNodes(t)
@@ -285,10 +327,10 @@ func TestFailingNodesDoNotStopLoopback(t *testing.T) {
 		"nokey": {"control_url": closed, "auth_key": "{env.CLAWGUARD_TEST_UNSET_KEY}"},
 	})
 	cfg := caddyJSON(t, app, "",
-		site{fmt.Sprintf("127.0.0.1:%d", lport), "loop"},
-		site{"tailnet/down:80", "down"},
-		site{"tailnet/hang:80", "hang"},
-		site{"tailnet/nokey:80", "nokey"})
+		site{listen: fmt.Sprintf("127.0.0.1:%d", lport), tag: "loop"},
+		site{listen: "tailnet/down:80", tag: "down"},
+		site{listen: "tailnet/hang:80", tag: "hang"},
+		site{listen: "tailnet/nokey:80", tag: "nokey"})
 	start := time.Now()
 	loadCaddy(t, cfg)
 	took := time.Since(start)
@@ -355,7 +397,7 @@ func TestAuthKeyNeverLeaks(t *testing.T) {
 
 	// A literal key is refused, and the refusal does not repeat it.
 	literal := nodeApp(state, map[string]map[string]any{"gate": {"auth_key": goodKey}})
-	err := caddy.Load(caddyJSON(t, literal, "", site{"tailnet/gate:80", "x"}), true)
+	err := caddy.Load(caddyJSON(t, literal, "", site{listen: "tailnet/gate:80", tag: "x"}), true)
 	if err == nil || strings.Contains(err.Error(), goodKey) || !strings.Contains(err.Error(), "placeholder") {
 		t.Fatalf("literal auth key: err = %v", err)
 	}
@@ -364,7 +406,7 @@ func TestAuthKeyNeverLeaks(t *testing.T) {
 		"good": {"control_url": tn.controlURL, "ephemeral": true, "auth_key": "{env.CLAWGUARD_TEST_GOOD_KEY}"},
 		"bad":  {"control_url": tn.controlURL, "ephemeral": true, "auth_key": "{env.CLAWGUARD_TEST_BAD_KEY}"},
 	})
-	loadCaddy(t, caddyJSON(t, app, logTo, site{"tailnet/good:80", "good"}, site{"tailnet/bad:80", "bad"}))
+	loadCaddy(t, caddyJSON(t, app, logTo, site{listen: "tailnet/good:80", tag: "good"}, site{listen: "tailnet/bad:80", tag: "bad"}))
 	waitNode(t, ctx, "good")
 	for {
 		if h, _ := NodeStatus("bad"); h.LastError != "" {
@@ -488,5 +530,101 @@ func TestTaggedAndUserPeers(t *testing.T) {
 	srv.Close()
 	if h := Health(); len(h) != 0 {
 		t.Errorf("node left running after its listeners closed: %+v", h)
+	}
+}
+
+// TestFailedLoadReleasesNode: a config that fails to start after its
+// tailnet listener opened (here: a host port in use) must not leave the
+// node running. (Caddy's http app cleanup closes the listener; this test
+// keeps it that way.)
+func TestFailedLoadReleasesNode(t *testing.T) {
+	tstest.ResourceCheck(t)
+	checkNoNodes(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	app := nodeApp(t.TempDir(), map[string]map[string]any{"gate": {"control_url": closed, "ephemeral": true}})
+	cfg := caddyJSON(t, app, "", site{listen: "tailnet/gate:80", tag: "a"})
+	// One server listening first on the tailnet, then on the busy port.
+	cfg = []byte(strings.Replace(string(cfg), `"listen":["tailnet/gate:80"]`,
+		fmt.Sprintf(`"listen":["tailnet/gate:80","%s"]`, busy.Addr()), 1))
+	if err := caddy.Load(cfg, true); err == nil {
+		caddy.Stop()
+		t.Fatal("config with a busy port loaded")
+	} else {
+		t.Logf("load failed as intended: %v", err)
+	}
+	waitNoNodes(t)
+}
+
+// TestTLSOverTailnet: behind Caddy's TLS (and HTTP/2) the connection is
+// still recognised as a tailnet one.
+func TestTLSOverTailnet(t *testing.T) {
+	tstest.ResourceCheck(t)
+	checkNoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	tn := startTailnet(t, nil)
+	app := nodeApp(t.TempDir(), map[string]map[string]any{"gate": {"control_url": tn.controlURL, "ephemeral": true}})
+	loadCaddy(t, caddyJSON(t, app, "", site{listen: "tailnet/gate:443", tag: "tls", tls: true}))
+	ip := waitNode(t, ctx, "gate")
+	phone := tn.startClient(t, ctx, "phone")
+
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(testCert.certPEM)
+	tr := &http.Transport{
+		DialContext:       phone.srv.Dial,
+		ForceAttemptHTTP2: true,
+		TLSClientConfig:   &tls.Config{ServerName: tlsName, RootCAs: roots},
+	}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(fmt.Sprintf("https://%s/", ip))
+	if err != nil {
+		t.Fatalf("HTTPS over the tailnet: %v", err)
+	}
+	if res.ProtoMajor != 2 || res.TLS == nil {
+		t.Errorf("protocol %s, TLS %v; want HTTP/2 over TLS", res.Proto, res.TLS != nil)
+	}
+	a := decodeAnswer(t, res)
+	if a.Tag != "tls" || !a.OverTailnet || a.Peer.LoginName != phone.login || a.Error != "" {
+		t.Errorf("over TLS: %+v", a)
+	}
+}
+
+// TestStateDirMustBePrivate: a node state directory others can write is
+// refused (someone could plant a node key), the node reports why, and
+// nothing is started in it.
+func TestStateDirMustBePrivate(t *testing.T) {
+	tstest.ResourceCheck(t)
+	checkNoNodes(t)
+	dir := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen("open", Settings{Dir: dir, Hostname: "open", ControlURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}, 80, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h, _ := NodeStatus("open")
+		if h.State == StateFailed && strings.Contains(h.Error, "writable by group or others") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node with an open state dir: %+v", h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files written into the refused state dir: %v", entries)
 	}
 }
