@@ -76,11 +76,10 @@ type Store struct {
 	touchMu sync.Mutex
 	touches map[string]touch
 
-	stop, quit   chan struct{}
-	loopDone     chan struct{}
-	commitDone   chan struct{}
-	closeOnce    sync.Once
-	loggedBadErr string
+	stop, quit chan struct{}
+	loopDone   chan struct{}
+	commitDone chan struct{}
+	closeOnce  sync.Once
 }
 
 // snapshot is one published version of the state with its indexes.
