@@ -263,3 +263,44 @@ func TestPairingMetrics(t *testing.T) {
 		t.Fatal("devices_paired not in the text exposition")
 	}
 }
+
+func TestEventsFeedAndReload(t *testing.T) {
+	e := startPairing(t, t.TempDir(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, strings.Replace(e.base, "http", "ws", 1)+"/.clawguard/api/events", &websocket.DialOptions{HTTPClient: testcaddy.Client("")})
+	if err != nil {
+		t.Fatalf("events feed: %v", err)
+	}
+	defer c.CloseNow()
+	read := func() pairing.Event {
+		t.Helper()
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading the feed: %v", err)
+		}
+		var ev pairing.Event
+		json.Unmarshal(b, &ev)
+		return ev
+	}
+	first := read()
+	pendingRequest(t, e, newKey(t), "news")
+	if next := read(); next.Type != "changed" || next.Version <= first.Version {
+		t.Fatalf("after a new request: %+v (first %+v)", next, first)
+	}
+	// Not for everyone: a remote client without credentials is refused.
+	if _, resp, err := websocket.Dial(ctx, strings.Replace(e.base, "http", "ws", 1)+"/.clawguard/api/events", &websocket.DialOptions{HTTPClient: remoteClient("")}); err == nil || resp.StatusCode != 401 {
+		t.Fatalf("remote feed: %v", err)
+	}
+	// A reload is not held up by the open feed, and ends it.
+	start := time.Now()
+	if err := testcaddy.LoadErr(e.cfg + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("reload took %s with an open event feed", d)
+	}
+	if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("the feed outlived its config: %v", err)
+	}
+}
