@@ -30,6 +30,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        allow_users <user>...
 //	        allow_loopback
 //	    }
+//	    hmac <keyid> <secret> {
+//	        max_age <duration>
+//	        max_body <size>
+//	        origin <scheme://host[:port]>
+//	    }
 //	    local_trust on|off
 //	    allowed_origins <origin>...
 //	    rate_limit off | {
@@ -66,6 +71,8 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			g.LocalTrust, err = parseOnOff(d, "local_trust")
 		case "allowed_origins":
 			err = g.parseOrigins(d)
+		case "hmac":
+			err = g.parseHMAC(d)
 		case "rate_limit":
 			err = g.parseRateLimit(d)
 		case "pairing":

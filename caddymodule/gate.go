@@ -54,6 +54,10 @@ type Gate struct {
 	// Default: none.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
+	// HMAC accepts RFC 9421 hmac-sha256 request signatures (see HMAC).
+	// Default: off.
+	HMAC *HMAC `json:"hmac,omitempty"`
+
 	// RateLimit limits failed authentication attempts per client.
 	// Default: 10 failures a minute, then a 5 minute lockout.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
@@ -85,6 +89,7 @@ type Gate struct {
 	logger     *zap.Logger
 	stateDir   string
 	pairing    *gatePairing
+	hmac       *gateHMAC
 }
 
 // Password is one HTTP Basic user.

@@ -15,7 +15,8 @@ type gateMetrics struct {
 	// indexed [method][success], so the request path does no label hashing.
 	attempts    map[string][2]prometheus.Counter
 	rateLimited prometheus.Counter
-	pairing     *pairingMetrics // pairing_requests_total, devices_paired (pairing_metrics.go)
+	hmacReplays prometheus.Counter // clawguard_hmac_replays_total
+	pairing     *pairingMetrics    // pairing_requests_total, devices_paired (pairing_metrics.go)
 }
 
 // methodNone labels attempts that presented no credential at all.
@@ -35,17 +36,25 @@ func newGateMetrics(reg prometheus.Registerer) (*gateMetrics, error) {
 		Name:      "auth_rate_limited_total",
 		Help:      "Requests refused with 429 because the client was locked out after failed attempts.",
 	})
+	hmacReplays := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "clawguard",
+		Name:      "hmac_replays_total",
+		Help:      "RFC 9421 signed requests refused because their nonce was already used within max_age.",
+	})
 	if err := reg.Register(attempts); err != nil {
 		return nil, fmt.Errorf("registering clawguard_auth_attempts_total: %w", err)
 	}
 	if err := reg.Register(rateLimited); err != nil {
 		return nil, fmt.Errorf("registering clawguard_auth_rate_limited_total: %w", err)
 	}
+	if err := reg.Register(hmacReplays); err != nil {
+		return nil, fmt.Errorf("registering clawguard_hmac_replays_total: %w", err)
+	}
 	pairing, err := newPairingMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	m := &gateMetrics{attempts: map[string][2]prometheus.Counter{}, rateLimited: rateLimited, pairing: pairing}
+	m := &gateMetrics{attempts: map[string][2]prometheus.Counter{}, rateLimited: rateLimited, hmacReplays: hmacReplays, pairing: pairing}
 	// Every series exists from the start, so rate() and alerts see zeros
 	// instead of gaps.
 	for _, method := range metricMethods {

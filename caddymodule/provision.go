@@ -55,6 +55,10 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("allowed_origins: %w", err)
 	}
 
+	if err := g.provisionHMAC(sec); err != nil {
+		return err
+	}
+
 	if err := g.provisionRateLimit(); err != nil {
 		return err
 	}
@@ -118,6 +122,11 @@ func (g *Gate) wwwAuthenticate() string {
 	if g.passwords.Len() > 0 {
 		schemes = append(schemes, `Basic realm="clawguard", charset="UTF-8"`)
 	}
+	if g.hmac != nil {
+		// Not an IANA-registered scheme: it names RFC 9421 signatures for
+		// people and tools reading the challenge.
+		schemes = append(schemes, `Signature realm="clawguard", alg="hmac-sha256"`)
+	}
 	return strings.Join(schemes, ", ")
 }
 
@@ -125,6 +134,7 @@ func (g *Gate) wwwAuthenticate() string {
 // limiter (and its lockouts) survive a reload that keeps the same policy.
 func (g *Gate) Cleanup() error {
 	g.cleanupPairing()
+	g.cleanupHMAC()
 	if g.limiter != nil {
 		_, err := limiters.Delete(g.limiterKey)
 		return err

@@ -23,6 +23,7 @@ const (
 	authMissing           // no credential presented: 401
 	authFailed            // a credential was presented and is wrong: 401, counts toward the rate limit
 	authForbidden         // authenticated, but not allowed: 403
+	authRefused           // refused for something other than the credential (verdict.status): not counted toward the rate limit
 )
 
 // verdict is what authenticate decided.
@@ -32,6 +33,7 @@ type verdict struct {
 	method  authn.Method // the method attempted, for metrics
 	code    string       // error code for refusals
 	msg     string       // client-facing message for refusals
+	status  int          // HTTP status of an authRefused verdict
 	cred    authn.Credential
 }
 
@@ -75,6 +77,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	case authForbidden:
 		g.metrics.attempt(v.method, false)
 		return g.refuse(w, r, http.StatusForbidden, v.code, v.msg)
+	case authRefused:
+		g.metrics.attempt(v.method, false)
+		return g.refuse(w, r, v.status, v.code, v.msg)
 	case authFailed:
 		g.metrics.attempt(v.method, false)
 		if g.limiter != nil {
@@ -128,6 +133,10 @@ func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
 		}
 		return verdict{outcome: authFailed, method: authn.MethodPassword, code: "invalid_credentials", msg: "invalid credentials"}
 	}
+	// A signature without an Authorization header is the HMAC credential.
+	if g.hmac != nil && hasSignature(r.Header) {
+		return g.authenticateHMAC(r)
+	}
 
 	if g.localTrust {
 		if ok, why := g.local.IsLocal(r, peer); ok {
@@ -143,6 +152,7 @@ func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
 // consumed credential removed so it never reaches the upstream.
 func (g *Gate) admit(r *http.Request, v verdict) {
 	authn.SetIdentityHeaders(r.Header, v.id)
+	caddyhttp.SetVar(r.Context(), gateIdentityVar, v.id) // for the clawguard_signed transport
 	switch {
 	case v.cred.FromSubprotocol:
 		authn.StripSubprotocolToken(r.Header)
