@@ -75,11 +75,17 @@ func (e *env) manager(t *testing.T, profiles map[string]sandbox.Profile, mod ...
 // ones outlive Close by design).
 func removeAll(t *testing.T, m *sandbox.Manager) {
 	t.Cleanup(func() {
+		var wg sync.WaitGroup
 		for _, s := range m.List() {
-			if err := m.Remove(s.ID); err != nil {
-				t.Error(err)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := m.Remove(s.ID); err != nil {
+					t.Error(err)
+				}
+			}()
 		}
+		wg.Wait()
 	})
 }
 
@@ -438,11 +444,27 @@ func TestRestartAdoption(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, a := range []string{"keep", "stopped", "changes", "sess"} {
-		ids[a] = run(t, m1, a, "s1", "true").res.SandboxID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := m1.Exec(context.Background(), sandbox.ExecRequest{Agent: a, Session: "s1", Argv: []string{"true"}})
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			ids[a] = res.SandboxID
+			mu.Unlock()
+		}()
 	}
 	if err := m1.Warm(context.Background(), "pooled"); err != nil {
 		t.Fatal(err)
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
 	}
 	o := run(t, m1, "pooled", "s1", "true")
 	if !o.res.Pooled {
@@ -566,8 +588,10 @@ func TestCancelAndClose(t *testing.T) {
 		res, _ := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s2", Argv: []string{"sleep", "60"}})
 		done <- res
 	}()
-	for len(m.List()) == 0 || m.List()[0].Running == 0 {
-		time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); len(m.List()) == 0 || m.List()[0].Running == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the command never started")
+		}
 	}
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -580,5 +604,27 @@ func TestCancelAndClose(t *testing.T) {
 	}
 	if _, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s", Argv: []string{"true"}}); !errors.Is(err, sandbox.ErrClosed) {
 		t.Fatalf("exec after close: %v", err)
+	}
+}
+
+// TestMaxAge: a per-agent sandbox older than max_age is removed once idle,
+// and the next command gets a new one.
+func TestMaxAge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const maxAge = 5 * time.Second
+	m := e.manager(t, map[string]sandbox.Profile{"*": {Scope: sandbox.ScopeAgent, MaxAge: sandbox.Duration(maxAge)}})
+	removeAll(t, m)
+	t0 := time.Now()
+	first := run(t, m, "a", "", "true")
+	if n := m.Prune(); n != 0 && time.Since(t0) < maxAge {
+		t.Fatalf("pruned %d young sandboxes", n)
+	}
+	time.Sleep(time.Until(m.List()[0].CreatedAt.Add(maxAge + 100*time.Millisecond)))
+	if n := m.Prune(); n != 1 {
+		t.Fatalf("pruned %d, want the old one", n)
+	}
+	if o := run(t, m, "a", "", "true"); o.res.SandboxID == first.res.SandboxID || !o.res.Created {
+		t.Fatalf("old sandbox reused: %+v", o.res)
 	}
 }

@@ -234,46 +234,35 @@ func CheckProfile(name string, p Profile, root string, protected []string) (Prof
 	} else {
 		p.User += ":" + m[1] // an explicit group, so the image cannot pick root's
 	}
-	switch {
-	case p.CPUs == 0:
-		p.CPUs = DefaultCPUs
-	case p.CPUs < 0.01 || p.CPUs > 256:
+	if !orDefault(&p.CPUs, DefaultCPUs, 0.01, 256) {
 		return bad("cpus", "%g is out of range (0.01 to 256)", p.CPUs)
 	}
-	switch {
-	case p.MemoryMB == 0:
-		p.MemoryMB = DefaultMemoryMB
-	case p.MemoryMB < 8 || p.MemoryMB > 1<<20:
+	if !orDefault(&p.MemoryMB, DefaultMemoryMB, 8, 1<<20) {
 		return bad("memory_mb", "%d is out of range (8 to 1048576)", p.MemoryMB)
 	}
-	if p.SwapMB < 0 || p.SwapMB > 1<<20 {
+	if !orDefault(&p.SwapMB, 0, 0, 1<<20) {
 		return bad("swap_mb", "%d is out of range (0 to 1048576); unlimited swap is refused", p.SwapMB)
 	}
-	switch {
-	case p.PidsLimit == 0:
-		p.PidsLimit = DefaultPidsLimit
-	case p.PidsLimit < 8 || p.PidsLimit > 1<<16:
+	if !orDefault(&p.PidsLimit, DefaultPidsLimit, 8, 1<<16) {
 		return bad("pids_limit", "%d is out of range (8 to 65536); unlimited is refused", p.PidsLimit)
 	}
-	switch {
-	case p.TmpMB == 0:
-		p.TmpMB = DefaultTmpMB
-	case p.TmpMB < 1 || p.TmpMB > 1<<16:
+	if !orDefault(&p.TmpMB, DefaultTmpMB, 1, 1<<16) {
 		return bad("tmp_mb", "%d is out of range (1 to 65536)", p.TmpMB)
 	}
-	if err := defaultDuration(&p.Timeout, DefaultTimeout, 24*time.Hour); err != "" {
-		return bad("timeout", "%s", err)
+	for _, d := range []struct {
+		field    string
+		v        *Duration
+		def, max time.Duration
+	}{
+		{"timeout", &p.Timeout, DefaultTimeout, 24 * time.Hour},
+		{"idle_timeout", &p.IdleTimeout, DefaultIdleTimeout, 30 * 24 * time.Hour},
+		{"max_age", &p.MaxAge, DefaultMaxAge, 365 * 24 * time.Hour},
+	} {
+		if !orDefault(d.v, Duration(d.def), Duration(time.Second), Duration(d.max)) {
+			return bad(d.field, "%s is out of range (1s to %s)", time.Duration(*d.v), d.max)
+		}
 	}
-	if err := defaultDuration(&p.IdleTimeout, DefaultIdleTimeout, 30*24*time.Hour); err != "" {
-		return bad("idle_timeout", "%s", err)
-	}
-	if err := defaultDuration(&p.MaxAge, DefaultMaxAge, 365*24*time.Hour); err != "" {
-		return bad("max_age", "%s", err)
-	}
-	switch {
-	case p.OutputLimitBytes == 0:
-		p.OutputLimitBytes = DefaultOutputLimit
-	case p.OutputLimitBytes < 1 || p.OutputLimitBytes > MaxOutputLimit:
+	if !orDefault(&p.OutputLimitBytes, DefaultOutputLimit, 1, MaxOutputLimit) {
 		return bad("output_limit_bytes", "%d is out of range (1 to %d)", p.OutputLimitBytes, MaxOutputLimit)
 	}
 	switch n := p.Network; {
@@ -368,14 +357,13 @@ func CheckProfile(name string, p Profile, root string, protected []string) (Prof
 	return p, nil
 }
 
-func defaultDuration(d *Duration, def, maxD time.Duration) string {
-	switch {
-	case *d == 0:
-		*d = Duration(def)
-	case time.Duration(*d) < time.Second || time.Duration(*d) > maxD:
-		return fmt.Sprintf("%s is out of range (1s to %s)", time.Duration(*d), maxD)
+// orDefault sets an unset (zero) *v to def and reports whether *v then
+// lies in [lo, hi].
+func orDefault[T ~int64 | ~float64](v *T, def, lo, hi T) bool {
+	if *v == 0 {
+		*v = def
 	}
-	return ""
+	return *v >= lo && *v <= hi
 }
 
 // checkEnvName refuses names that would change what runs rather than what

@@ -105,7 +105,7 @@ func (s *Server) run(ctx context.Context, req ExecRequest, who Identity, d Decis
 	// Only argv[0] is logged: arguments may carry secrets.
 	s.log.Info("exec", "agent", req.Agent, "session", req.Session, "identity", who.Name, "method", who.Method,
 		"target", req.Target, "argv0", req.Argv[0], "decision", d.Decision, "approval_id", d.ApprovalID,
-		"result", result, "exit_code", res.ExitCode, "duration_ms", elapsed.Milliseconds(), "sandbox", shortID(res.SandboxID))
+		"result", result, "exit_code", res.ExitCode, "duration_ms", elapsed.Milliseconds(), "sandbox", res.SandboxID)
 	return res, nil
 }
 
@@ -120,11 +120,4 @@ func runError(err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: "shutting_down", msg: err.Error()}
 	}
 	return &apiError{status: http.StatusBadGateway, code: "sandbox_error", msg: err.Error()}
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

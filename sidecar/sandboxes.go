@@ -24,7 +24,7 @@ func (s *Server) handleDeleteSandbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	who, _ := IdentityFrom(r.Context())
-	s.log.Info("sandbox deleted", "sandbox", shortID(id), "identity", who.Name)
+	s.log.Info("sandbox deleted", "sandbox", id, "identity", who.Name)
 	w.WriteHeader(http.StatusNoContent)
 }
 

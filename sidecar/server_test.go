@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,9 +90,14 @@ func startDaemon(t *testing.T, config string, mod func(*sidecar.DaemonOptions)) 
 	return d
 }
 
+// testVault opens the daemon's real vault (passphrase-keyed, cheap scrypt)
+// holding the api-token secret that apiConfig's profile injects.
 func testVault(t *testing.T, state string) *vault.Vault {
 	v, err := vault.OpenWithOptions(vault.Options{StateDir: state, Passphrase: "test passphrase", ScryptN: 1 << 10})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Set("api-token", []byte("tok-FROM-VAULT")); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -185,14 +192,35 @@ const apiConfig = `{
     {"agent": "main", "path": "/bin/sh"},
     {"agent": "main", "path": "/bin/sleep"}
   ],
-  "sandboxes": {"*": {"image": "IMAGE", "timeout": "30s"}}
+  "sandboxes": {"*": {"image": "IMAGE", "timeout": "30s", "secrets": {"API_TOKEN": "api-token"}}}
 }`
+
+// logBuffer collects the daemon's JSON logs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // TestAPI drives the sidecar over its socket: identity, policy, exec,
 // sandboxes, health, metrics.
 func TestAPI(t *testing.T) {
 	t.Parallel()
-	d := startDaemon(t, apiConfig, nil)
+	logs := &logBuffer{}
+	d := startDaemon(t, apiConfig, func(o *sidecar.DaemonOptions) {
+		o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	})
 	fi, err := os.Stat(d.socket)
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("socket %s: %v %v", d.socket, fi.Mode(), err)
@@ -229,8 +257,8 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("exec: %d %v", code, body)
 	}
 	sandboxID := body["sandbox_id"].(string)
-	code, body = d.do("POST", "/v1/exec", map[string]any{"agent": "main", "session": "s1", "argv": []string{"/bin/sh", "-c", "echo oops >&2; exit 3"}}, local)
-	if code != 200 || body["exit_code"] != 3.0 || body["stderr"] != "oops\n" || body["sandbox_id"] != sandboxID {
+	code, body = d.do("POST", "/v1/exec", map[string]any{"agent": "main", "session": "s1", "argv": []string{"/bin/sh", "-c", "echo oops $API_TOKEN >&2; exit 3"}}, local)
+	if code != 200 || body["exit_code"] != 3.0 || body["stderr"] != "oops tok-FROM-VAULT\n" || body["sandbox_id"] != sandboxID {
 		t.Fatalf("failing command: %d %v", code, body)
 	}
 	code, body = d.do("POST", "/v1/exec", map[string]any{"agent": "main", "session": "s1", "argv": []string{"/bin/sleep", "10"}, "timeout_ms": 500}, local)
@@ -270,6 +298,12 @@ func TestAPI(t *testing.T) {
 	}
 	if code, body := d.do("GET", "/healthz", nil, nil); code != 200 || body["status"] != "ok" {
 		t.Fatalf("healthz: %d %v", code, body)
+	}
+
+	// Logs name the program, never its arguments or the secrets.
+	if l := logs.String(); !strings.Contains(l, `"argv0":"/bin/sh"`) || strings.Contains(l, "tok-FROM-VAULT") ||
+		strings.Contains(l, "oops") || strings.Contains(l, "hello") || strings.Contains(l, "-rf") {
+		t.Errorf("logs leak arguments or secrets, or lack the exec record:\n%s", l)
 	}
 
 	// The counters moved by exactly what this test did.
@@ -380,17 +414,11 @@ func TestStream(t *testing.T) {
 	}
 	wsjson.Write(ctx, c, map[string]any{"agent": "main", "session": "ws2", "argv": []string{"/bin/sleep", "60"}})
 	wsjson.Read(ctx, c, &f)
-	for len(sandboxtest.Containers(t, d.cli, d.inst)) == 0 {
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, "the sandbox to start", func() bool { return len(sandboxtest.Containers(t, d.cli, d.inst)) > 0 })
 	c.CloseNow()
-	deadline := time.Now().Add(15 * time.Second)
-	for len(sandboxtest.Containers(t, d.cli, d.inst)) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("command kept running after the client disconnected")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, "the command to be killed after the client disconnected", func() bool {
+		return len(sandboxtest.Containers(t, d.cli, d.inst)) == 0
+	})
 
 	// Refusals arrive as error frames.
 	c, _, err = d.dialStream(ctx, hdr)
@@ -549,10 +577,18 @@ func TestShutdown(t *testing.T) {
 		code, body := d.do("POST", "/v1/exec", map[string]any{"agent": "main", "session": "s", "argv": []string{"/bin/sleep", "60"}}, local)
 		done <- result{code, body}
 	}()
-	for {
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		_, body := d.do("GET", "/v1/sandboxes", nil, local)
 		if l, _ := body["sandboxes"].([]any); len(l) == 1 && l[0].(map[string]any)["running_commands"] == 1.0 {
 			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("command ended before shutdown: %d %v", r.code, r.body)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("command never started")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -569,5 +605,15 @@ func TestShutdown(t *testing.T) {
 	}
 	if _, err := os.Stat(d.socket); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
+	}
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

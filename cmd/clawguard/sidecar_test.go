@@ -124,8 +124,10 @@ func TestSidecarSIGTERM(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&body)
 		done <- answer{resp.StatusCode, body}
 	}()
-	for len(sandboxtest.Containers(t, dcli, inst)) == 0 {
-		time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); len(sandboxtest.Containers(t, dcli, inst)) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the command's sandbox never started")
+		}
 	}
 	time.Sleep(500 * time.Millisecond) // the command runs
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
