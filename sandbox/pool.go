@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -55,7 +56,7 @@ func (m *Manager) refill(pl *pool) {
 		m.mu.Lock()
 		pl.refilling = false
 		m.mu.Unlock()
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
 			m.log.Error("warm pool refill", "profile", pl.spec.name, "agent", pl.spec.agent, "err", err)
 		}
 	}()
