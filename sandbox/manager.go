@@ -57,13 +57,21 @@ type Options struct {
 	// Default 30s; negative disables the background pruning (Prune still
 	// works).
 	PruneInterval time.Duration
+	// MaxSandboxes caps the containers this manager runs at once, warm
+	// pools included, so a flood of new sessions cannot exhaust the host.
+	// Default DefaultMaxSandboxes.
+	MaxSandboxes int
 }
+
+// DefaultMaxSandboxes is the default of Options.MaxSandboxes.
+const DefaultMaxSandboxes = 32
 
 // Errors callers can test for with errors.Is.
 var (
 	ErrClosed    = errors.New("sandbox manager is shut down")
 	ErrNoProfile = errors.New("no sandbox profile")
 	ErrNotFound  = errors.New("no such sandbox")
+	ErrLimit     = errors.New("sandbox limit reached")
 )
 
 var instanceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$`)
@@ -119,6 +127,9 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.opts.MaxSandboxes <= 0 {
+		m.opts.MaxSandboxes = DefaultMaxSandboxes
 	}
 	for name, p := range opts.Profiles {
 		cp, err := CheckProfile(name, p, m.root, opts.ProtectedPaths)
@@ -187,6 +198,16 @@ func (m *Manager) specLocked(name, agent string) *spec {
 	return s
 }
 
+// Profile returns the profile (defaults applied) that applies to agent:
+// its own, else "*". The approvals engine resolves argv[0] with its Path.
+func (m *Manager) Profile(agent string) (Profile, error) {
+	s, err := m.specFor(agent)
+	if err != nil {
+		return Profile{}, err
+	}
+	return s.p, nil
+}
+
 // scopeKey names the container a command of (agent, session) runs in.
 func scopeKey(s *spec, agent, session string) string {
 	switch s.p.Scope {
@@ -234,6 +255,10 @@ func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b 
 				m.refill(pl)
 				return b, false, nil
 			}
+		}
+		if n := len(m.boxes) + len(m.creating); n >= m.opts.MaxSandboxes {
+			m.mu.Unlock()
+			return nil, false, fmt.Errorf("sandbox: %w (%d running, max_sandboxes %d)", ErrLimit, n, m.opts.MaxSandboxes)
 		}
 		ch := make(chan struct{})
 		m.creating[key] = ch

@@ -258,6 +258,9 @@ func TestConfinement(t *testing.T) {
 	if o := run(t, m, "main", "", "true"); o.res.SandboxID != id || o.res.Created {
 		t.Fatalf("per-agent container not reused: %s vs %s", o.res.SandboxID, id)
 	}
+	if p, err := m.Profile("main"); err != nil || p.Path != sandbox.DefaultPath || p.Image != e.image || p.PidsLimit != 64 {
+		t.Fatalf("Profile: %+v %v", p, err)
+	}
 }
 
 type mapSecrets map[string][]byte
@@ -370,7 +373,7 @@ func TestScopes(t *testing.T) {
 		"ag1":  {Scope: sandbox.ScopeAgent},
 		"ag2":  {Scope: sandbox.ScopeAgent},
 		"*":    {Scope: sandbox.ScopeShared},
-	})
+	}, func(o *sandbox.Options) { o.MaxSandboxes = 5 })
 	removeAll(t, m)
 	type call struct{ agent, session string }
 	calls := []call{{"sess", "A"}, {"sess", "B"}, {"ag1", "A"}, {"ag2", "A"}, {"x", "A"}, {"y", "B"}}
@@ -416,6 +419,13 @@ func TestScopes(t *testing.T) {
 	}
 	if len(m.List()) != 5 {
 		t.Errorf("%d sandboxes, want 5: %+v", len(m.List()), m.List())
+	}
+	// A sixth container would pass max_sandboxes; existing ones still work.
+	if _, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "sess", Session: "C", Argv: []string{"true"}}); !errors.Is(err, sandbox.ErrLimit) {
+		t.Errorf("sixth sandbox: %v", err)
+	}
+	if o := again("sess", "B"); o.res.SandboxID != ids[1] {
+		t.Errorf("existing session at the limit: %+v", o.res)
 	}
 	if err := m.Remove("nonexistent-id-000"); !errors.Is(err, sandbox.ErrNotFound) {
 		t.Errorf("remove unknown: %v", err)

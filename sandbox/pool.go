@@ -70,12 +70,17 @@ func (m *Manager) fill(ctx context.Context, pl *pool) error {
 		m.mu.Lock()
 		full := len(pl.idle) >= pl.spec.p.PoolSize
 		closed := m.closed
+		// The pool yields to sessions: it never takes the last free slot.
+		atLimit := len(m.boxes)+len(m.creating)+1 >= m.opts.MaxSandboxes
 		m.mu.Unlock()
 		if closed {
 			return ErrClosed
 		}
 		if full {
 			return nil
+		}
+		if atLimit {
+			return fmt.Errorf("sandbox: warm pool: %w (max_sandboxes %d)", ErrLimit, m.opts.MaxSandboxes)
 		}
 		if err := ctx.Err(); err != nil {
 			return err

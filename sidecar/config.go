@@ -44,6 +44,9 @@ type Config struct {
 	// PruneInterval is how often idle and old sandboxes are removed.
 	// Default "30s".
 	PruneInterval sandbox.Duration `json:"prune_interval,omitempty"`
+	// MaxSandboxes caps the sandbox containers running at once, warm pools
+	// included; commands needing another one get HTTP 503. Default 32.
+	MaxSandboxes int `json:"max_sandboxes,omitempty"`
 	// IdentityKeys maps key IDs to vault entries holding the HMAC keys the
 	// gate signs identity headers with (RFC 9421). When set, every request
 	// must carry a valid identity signature. Default: none (the socket's
@@ -164,6 +167,12 @@ func ParseConfig(data []byte, stateDir string) (*Config, error) {
 		cfg.PruneInterval = sandbox.Duration(30 * time.Second)
 	case iv < time.Second:
 		return nil, fmt.Errorf("prune_interval: %s is shorter than 1s", iv)
+	}
+	switch {
+	case cfg.MaxSandboxes == 0:
+		cfg.MaxSandboxes = sandbox.DefaultMaxSandboxes
+	case cfg.MaxSandboxes < 1 || cfg.MaxSandboxes > 10000:
+		return nil, fmt.Errorf("max_sandboxes: %d is out of range (1 to 10000)", cfg.MaxSandboxes)
 	}
 	for id, entry := range cfg.IdentityKeys {
 		if id == "" || entry == "" {

@@ -18,7 +18,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if cfg.Version != 1 || len(cfg.AllowedUIDs) != 1 || cfg.AllowedUIDs[0] != uint32(os.Getuid()) ||
 		cfg.WorkspaceRoot != filepath.Join(state, "workspaces") || !strings.HasPrefix(cfg.Instance, "cg") ||
-		time.Duration(cfg.PruneInterval) != 30*time.Second || len(cfg.ExecAllow) != 0 || len(cfg.Sandboxes) != 0 {
+		time.Duration(cfg.PruneInterval) != 30*time.Second || cfg.MaxSandboxes != sandbox.DefaultMaxSandboxes || len(cfg.ExecAllow) != 0 || len(cfg.Sandboxes) != 0 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	other, _ := ParseConfig([]byte(`{}`), t.TempDir())
@@ -53,6 +53,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{"workspace_root": "` + state + `"}`, "workspace_root"},
 		{`{"instance": "../x"}`, "instance:"},
 		{`{"prune_interval": "1ms"}`, "prune_interval"},
+		{`{"max_sandboxes": -1}`, "max_sandboxes"},
 		{`{"identity_keys": {"gate": ""}}`, "identity_keys"},
 		{`{} {}`, "trailing data"},
 	}

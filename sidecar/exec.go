@@ -116,6 +116,8 @@ func runError(err error) *apiError {
 		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error()}
 	case errors.Is(err, sandbox.ErrNoProfile):
 		return &apiError{status: http.StatusForbidden, code: "no_sandbox_profile", msg: err.Error()}
+	case errors.Is(err, sandbox.ErrLimit):
+		return &apiError{status: http.StatusServiceUnavailable, code: "sandbox_limit", msg: err.Error()}
 	case errors.Is(err, sandbox.ErrClosed), errors.Is(err, context.Canceled):
 		return &apiError{status: http.StatusServiceUnavailable, code: "shutting_down", msg: err.Error()}
 	}

@@ -102,7 +102,7 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	mgr, err := sandbox.New(ctx, sandbox.Options{
 		Client: cli, Instance: cfg.Instance, Profiles: cfg.Sandboxes, WorkspaceRoot: cfg.WorkspaceRoot,
 		ProtectedPaths: []string{o.StateDir}, Secrets: o.Secrets, Logger: o.Logger,
-		Registerer: reg, PruneInterval: time.Duration(cfg.PruneInterval),
+		Registerer: reg, PruneInterval: time.Duration(cfg.PruneInterval), MaxSandboxes: cfg.MaxSandboxes,
 	})
 	if err != nil {
 		return err
