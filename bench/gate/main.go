@@ -4,6 +4,11 @@
 // the machine hits every variant alike. It prints requests/s, p50 and p99 per
 // variant and each variant's throughput as a ratio of bare reverse_proxy.
 //
+// The HMAC variant's load generator signs every request afresh (RFC 9421,
+// new nonce and created each time, as a real client must); its ratio is
+// against a bare reverse_proxy fed the same freshly signed requests, so the
+// client's signing cost is on both sides and the ratio is the gate's.
+//
 //	go run ./bench/gate [-duration 30s] [-conns 16] [-rounds 5]
 package main
 
@@ -26,17 +31,21 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	_ "github.com/clawguard/clawguard/caddymodule"
+	"github.com/clawguard/clawguard/httpsig"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 )
 
 // variant is one site of the benchmark: its gate options (empty for bare
-// reverse_proxy) and the Authorization header clients send.
+// reverse_proxy) and the Authorization header clients send, or the keyid
+// clients sign every request with.
 type variant struct {
-	name  string
-	gate  string
-	auth  string
-	port  int
-	stats stats
+	name     string
+	gate     string
+	auth     string
+	signKey  string
+	baseline *variant // the ratio is against this; default the first variant
+	port     int
+	stats    stats
 }
 
 type stats struct {
@@ -49,6 +58,7 @@ type stats struct {
 const (
 	token    = "bench-token-0123456789abcdefghijklmn"
 	password = "bench password, long enough"
+	hmacKey  = "bench-hmac-key-0123456789abcdefghijklmn"
 )
 
 func main() {
@@ -82,6 +92,9 @@ func run(duration time.Duration, conns, rounds int) error {
 		{name: "gate: token", gate: "token " + token, auth: "Bearer " + token},
 		{name: "gate: bcrypt password (cached)", gate: "password bench " + string(hash), auth: basic},
 	}
+	signedBare := &variant{name: "bare reverse_proxy, signed reqs", signKey: "bench"}
+	variants = append(variants, signedBare,
+		&variant{name: "gate: hmac (signed GET)", gate: "hmac bench " + hmacKey, signKey: "bench", baseline: signedBare})
 	if err := startCaddy(variants, up, stateDir); err != nil {
 		return err
 	}
@@ -148,7 +161,7 @@ func load(v *variant, conns int, d time.Duration) error {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	// Warm up (connections, and the password cache's one bcrypt).
-	if err := fetch(context.Background(), client, url, v.auth); err != nil {
+	if err := fetch(context.Background(), client, url, v); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -164,7 +177,7 @@ func load(v *variant, conns int, d time.Duration) error {
 			lat := make([]time.Duration, 0, 1<<14)
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				err := fetch(ctx, client, url, v.auth)
+				err := fetch(ctx, client, url, v)
 				if ctx.Err() != nil {
 					break
 				}
@@ -187,9 +200,15 @@ func load(v *variant, conns int, d time.Duration) error {
 	return nil
 }
 
-func fetch(ctx context.Context, client *http.Client, url, auth string) error {
+func fetch(ctx context.Context, client *http.Client, url string, v *variant) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	req.Header.Set("Authorization", auth)
+	if v.signKey != "" {
+		if err := httpsig.Sign(req, v.signKey, []byte(hmacKey)); err != nil {
+			return err
+		}
+	} else {
+		req.Header.Set("Authorization", v.auth)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -203,19 +222,21 @@ func fetch(ctx context.Context, client *http.Client, url, auth string) error {
 }
 
 func report(variants []*variant) {
-	fmt.Printf("\n%-32s %12s %10s %10s %8s %8s\n", "variant", "req/s", "p50", "p99", "errors", "ratio")
-	fmt.Println(strings.Repeat("-", 86))
-	var bare float64
-	for i, v := range variants {
+	fmt.Printf("\n%-32s %12s %10s %10s %8s %8s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "of")
+	fmt.Println(strings.Repeat("-", 120))
+	for _, v := range variants {
 		slices.Sort(v.stats.latencies)
-		rps := float64(v.stats.requests) / v.stats.elapsed.Seconds()
-		if i == 0 {
-			bare = rps
+		base := v.baseline
+		if base == nil {
+			base = variants[0]
 		}
-		fmt.Printf("%-32s %12.0f %10s %10s %8d %7.1f%%\n", v.name, rps,
-			percentile(v.stats.latencies, 0.50), percentile(v.stats.latencies, 0.99), v.stats.errors, 100*rps/bare)
+		fmt.Printf("%-32s %12.0f %10s %10s %8d %7.1f%%  %s\n", v.name, v.stats.rps(),
+			percentile(v.stats.latencies, 0.50), percentile(v.stats.latencies, 0.99), v.stats.errors,
+			100*v.stats.rps()/base.stats.rps(), base.name)
 	}
 }
+
+func (s *stats) rps() float64 { return float64(s.requests) / s.elapsed.Seconds() }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
