@@ -283,7 +283,7 @@ func TestPairingRemoteApproveOnce(t *testing.T) {
 }
 
 func TestPairingRejectAndExpiry(t *testing.T) {
-	e := startPairing(t, t.TempDir(), "pairing {\n pending_ttl 1s\n }")
+	e := startPairing(t, t.TempDir(), "")
 	s, id := pendingRequest(t, e, newKey(t), "unknown")
 	if st := adminAPI(t, e, testcaddy.Client(""), "POST", "pairing/"+id+"/reject", nil, nil); st != 200 {
 		t.Fatalf("reject: %d", st)
@@ -295,6 +295,11 @@ func TestPairingRejectAndExpiry(t *testing.T) {
 		t.Fatalf("approving a rejected request: %d", st)
 	}
 
+	// Expiry, with the shortest TTL (a reload: the store and its requests
+	// stay, the policy changes).
+	if err := testcaddy.LoadErr(strings.Replace(e.cfg, "state_dir", "pairing {\n pending_ttl 1s\n }\n state_dir", 1)); err != nil {
+		t.Fatal(err)
+	}
 	s2, id2 := pendingRequest(t, e, newKey(t), "slow")
 	time.Sleep(1100 * time.Millisecond)
 	if _, err := s2.Poll(context.Background(), id2); pairclient.CodeOf(err) != pairing.CodeUnknownRequest {
@@ -309,22 +314,15 @@ func TestPairingRejectAndExpiry(t *testing.T) {
 	}
 }
 
-// rawPost sends a pairing message as given.
+// rawPost sends a pairing message as given (a string as is, else as JSON).
 func rawPost(t *testing.T, e *pairEnv, c *http.Client, endpoint string, body any) (int, string) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	if s, ok := body.(string); ok {
-		b = []byte(s)
+	s, ok := body.(string)
+	if !ok {
+		b, _ := json.Marshal(body)
+		s = string(b)
 	}
-	resp, err := c.Post(e.base+"/.clawguard/pair/"+endpoint, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var eb errorBody
-	json.Unmarshal(data, &eb)
-	return resp.StatusCode, eb.Code
+	return call(t, c, "POST", e.base+"/.clawguard/pair/"+endpoint, map[string]string{"Content-Type": "application/json"}, s)
 }
 
 func challenge(t *testing.T, e *pairEnv, c *http.Client) string {

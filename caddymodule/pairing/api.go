@@ -61,29 +61,28 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
 	}{reqs})
 }
 
-func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
-	by := callerOf(r).Identity
-	req, err := s.store.Approve(r.PathValue("request_id"), by, s.cfg.PendingTTL)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	s.cfg.OnResult(ResultApproved)
-	s.cfg.Logger.Info("pairing request approved", zap.String("request", req.ID), zap.String("device", req.DeviceID),
-		zap.String("name", req.Name), zap.String("by", by))
-	writeJSON(w, http.StatusOK, Decision{Status: StatusApproved, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
-}
+func (s *Server) approve(w http.ResponseWriter, r *http.Request) { s.decide(w, r, StatusApproved) }
 
-func (s *Server) reject(w http.ResponseWriter, r *http.Request) {
-	by := callerOf(r).Identity
-	req, err := s.store.Reject(r.PathValue("request_id"), by)
+func (s *Server) reject(w http.ResponseWriter, r *http.Request) { s.decide(w, r, StatusRejected) }
+
+// decide approves or rejects a pending request on behalf of the caller.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, status string) {
+	by, id := callerOf(r).Identity, r.PathValue("request_id")
+	var req Request
+	var err error
+	if status == StatusApproved {
+		req, err = s.store.Approve(id, by, s.cfg.PendingTTL)
+	} else {
+		req, err = s.store.Reject(id, by)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.cfg.OnResult(ResultRejected)
-	s.cfg.Logger.Info("pairing request rejected", zap.String("request", req.ID), zap.String("device", req.DeviceID), zap.String("by", by))
-	writeJSON(w, http.StatusOK, Decision{Status: StatusRejected, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
+	s.cfg.OnResult(status) // ResultApproved and ResultRejected are the statuses
+	s.cfg.Logger.Info("pairing request "+status, zap.String("request", req.ID), zap.String("device", req.DeviceID),
+		zap.String("name", req.Name), zap.String("by", by))
+	writeJSON(w, http.StatusOK, Decision{Status: status, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {

@@ -151,7 +151,7 @@ type Request struct {
 	PublicKey string     `json:"public_key"`
 	Name      string     `json:"name"`
 	ClientIP  string     `json:"client_ip"`
-	Client    string     `json:"client"` // the rate-limiting key of the requester, for per-client caps
+	Client    string     `json:"client,omitempty"` // the rate-limiting key of the requester, for per-client caps
 	Status    string     `json:"status"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt time.Time  `json:"expires_at"`
