@@ -159,6 +159,19 @@ func TestClawguardPathsNeverReachUpstream(t *testing.T) {
 	}
 }
 
+func TestPairingRefusesCrossSitePages(t *testing.T) {
+	e := startPairing(t, t.TempDir(), "")
+	for _, h := range []map[string]string{{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}} {
+		if st, code := call(t, testcaddy.Client(""), "POST", e.base+"/.clawguard/pair/challenge", h, ""); st != 403 || code != "cross_site" {
+			t.Errorf("challenge with %v: %d %s", h, st, code)
+		}
+	}
+	// Programs (no Origin) and same-origin pages are served.
+	if st, _ := call(t, testcaddy.Client(""), "POST", e.base+"/.clawguard/pair/challenge", map[string]string{"Origin": e.base}, ""); st != 200 {
+		t.Errorf("same-origin challenge: %d", st)
+	}
+}
+
 func TestPairingOff(t *testing.T) {
 	dir := t.TempDir()
 	e := startPairing(t, dir, "")

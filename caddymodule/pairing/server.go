@@ -129,9 +129,9 @@ func NewServer(store *Store, cfg Config) *Server {
 	s := &Server{store: store, cfg: cfg, mux: http.NewServeMux()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
-	s.mux.Handle(pairPrefix+"challenge", only("POST", s.challenge))
-	s.mux.Handle(pairPrefix+"request", only("POST", s.request))
-	s.mux.Handle(pairPrefix+"poll", only("POST", s.poll))
+	s.mux.Handle(pairPrefix+"challenge", public(s.challenge))
+	s.mux.Handle(pairPrefix+"request", public(s.request))
+	s.mux.Handle(pairPrefix+"poll", public(s.poll))
 
 	s.mux.Handle(apiPrefix+"session", s.admin("GET", s.session))
 	s.mux.Handle(apiPrefix+"events", s.admin("GET", s.events))
@@ -167,6 +167,20 @@ func only(method string, h http.HandlerFunc) http.Handler {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
 			w.Header().Set("Allow", method)
 			writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "use " + method})
+			return
+		}
+		h(w, r)
+	})
+}
+
+// public guards the pairing endpoints, which need no credential: POST only,
+// and not from a web page of another site. Devices are programs, not pages;
+// a page in the gateway user's browser must not queue requests that look
+// like they came from this host.
+func public(h http.HandlerFunc) http.Handler {
+	return only("POST", func(w http.ResponseWriter, r *http.Request) {
+		if callerOf(r).CrossSite || crossSiteFetch(r) {
+			writeError(w, &Error{Status: http.StatusForbidden, Code: "cross_site", Msg: "pairing requests from web pages of other sites are refused"})
 			return
 		}
 		h(w, r)
