@@ -103,12 +103,15 @@ func (m *Manager) Exec(ctx context.Context, req ExecRequest) (ExecResult, error)
 
 	key := scopeKey(s, req.Agent, req.Session)
 	for attempt := 0; ; attempt++ {
-		b, created, err := m.acquire(ctx, s, key, req.Session)
+		b, created, taken, err := m.acquire(ctx, s, key, req.Session)
 		if err != nil {
 			return ExecResult{}, err
 		}
 		res, err := m.run(ctx, b, req, cwd, env, timeout)
 		m.release(b)
+		if taken != nil {
+			m.refill(taken)
+		}
 		if errors.Is(err, errStopped) && attempt == 0 {
 			m.discard(b, "stopped")
 			continue

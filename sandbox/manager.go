@@ -220,19 +220,21 @@ func scopeKey(s *spec, agent, session string) string {
 }
 
 // acquire returns the container for key, creating it (or taking one from
-// the warm pool) if needed, with one more command counted on it.
-func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b *box, created bool, err error) {
+// the warm pool) if needed, with one more command counted on it. A pool it
+// took from is returned for refilling once the command is done, so the
+// refill's container start does not slow that first command down.
+func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b *box, created bool, taken *pool, err error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
-			return nil, false, ErrClosed
+			return nil, false, nil, ErrClosed
 		}
 		if b := m.byKey[key]; b != nil && !b.gone {
 			b.inflight++
 			b.lastUsed = time.Now()
 			m.mu.Unlock()
-			return b, false, nil
+			return b, false, nil, nil
 		}
 		if ch := m.creating[key]; ch != nil {
 			m.mu.Unlock()
@@ -240,7 +242,7 @@ func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b 
 			case <-ch:
 				continue
 			case <-ctx.Done():
-				return nil, false, ctx.Err()
+				return nil, false, nil, ctx.Err()
 			}
 		}
 		var pl *pool
@@ -252,13 +254,12 @@ func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b 
 				b.lastUsed = time.Now()
 				m.byKey[key] = b
 				m.mu.Unlock()
-				m.refill(pl)
-				return b, false, nil
+				return b, false, pl, nil
 			}
 		}
 		if n := len(m.boxes) + len(m.creating); n >= m.opts.MaxSandboxes {
 			m.mu.Unlock()
-			return nil, false, fmt.Errorf("sandbox: %w (%d running, max_sandboxes %d)", ErrLimit, n, m.opts.MaxSandboxes)
+			return nil, false, nil, fmt.Errorf("sandbox: %w (%d running, max_sandboxes %d)", ErrLimit, n, m.opts.MaxSandboxes)
 		}
 		ch := make(chan struct{})
 		m.creating[key] = ch
@@ -273,7 +274,7 @@ func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b 
 			if m.closed { // Close ran meanwhile: it did not see this one
 				m.mu.Unlock()
 				m.removeContainer(b.id, "shutting down")
-				return nil, false, ErrClosed
+				return nil, false, nil, ErrClosed
 			}
 			b.inflight++
 			m.boxes[b.id] = b
@@ -283,7 +284,7 @@ func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b 
 		if pl != nil {
 			m.refill(pl)
 		}
-		return b, err == nil, err
+		return b, err == nil, nil, err
 	}
 }
 
