@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,4 +154,31 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestListenRefusals(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "not-a-socket")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := Listen(file); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("regular file: %v", err)
+	}
+	if _, err := Listen(filepath.Join(dir, strings.Repeat("s", 120))); err == nil || !strings.Contains(err.Error(), "unix sockets allow") {
+		t.Fatalf("long path: %v", err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "another sidecar") {
+		t.Fatalf("live socket taken over: %v", err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close() // a crash leaves the file behind
+	l, err = Listen(sock)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	l.Close()
 }

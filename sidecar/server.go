@@ -174,6 +174,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // a crash is replaced; a live one (another sidecar) or any other file there
 // is an error.
 func Listen(path string) (net.Listener, error) {
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("socket %s: path is %d bytes; unix sockets allow %d (use --socket with a shorter path)", path, len(path), maxSocketPath)
+	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&fs.ModeSocket == 0 {
 			return nil, fmt.Errorf("socket %s: exists and is not a socket", path)
@@ -198,6 +201,9 @@ func Listen(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// maxSocketPath is the longest path a unix socket address holds on Linux.
+const maxSocketPath = 107
 
 // apiError is a refusal or failure with its HTTP status and stable code.
 type apiError struct {
