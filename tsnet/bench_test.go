@@ -1,0 +1,60 @@
+package tsnet
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// BenchmarkIdentify measures what the gate pays to learn who a tailnet peer
+// is: "whois" is one WhoIs through the node's LocalAPI (paid on a
+// connection's first request and then at most every whoisTTL), "cached" is
+// Identify on a connection that already asked (every other request).
+//
+//	go test ./tsnet -run '^$' -bench Identify
+func BenchmarkIdentify(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tn := startTailnet(b, nil)
+	s, err := NodeConfig{ControlURL: tn.controlURL, Ephemeral: true}.Resolve("bench", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := Listen("bench", s, 9000, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	ip := waitNode(b, ctx, "bench")
+	client := tn.startClient(b, ctx, "client")
+	out, err := client.srv.Dial(ctx, "tcp", fmt.Sprintf("%s:9000", ip))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	in, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	a := in.LocalAddr().(*connAddr)
+	req := httptest.NewRequestWithContext(context.WithValue(ctx, http.LocalAddrContextKey, a), "GET", "/", nil)
+
+	b.Run("whois", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := a.node.lc.WhoIs(ctx, a.remote.String()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			if p, ok, err := Identify(req); err != nil || !ok || p.LoginName != client.login {
+				b.Fatalf("Identify = %+v, %v, %v", p, ok, err)
+			}
+		}
+	})
+}
