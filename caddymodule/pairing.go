@@ -122,14 +122,13 @@ func (g *Gate) provisionPairing(ctx caddy.Context) error {
 	}
 	h := v.(storeHandle)
 	p := &gatePairing{key: dir, store: h.Store, metrics: g.metrics.pairing}
-	g.pairing = p
-	p.metrics.track(h.Store)
 	if cfg.RequireDeviceSignature {
 		p.verifier, err = httpsig.NewEd25519Verifier(httpsig.Ed25519Config{
 			PublicKey: func(id string) (ed25519.PublicKey, bool) { return h.PublicKey(id) },
 			Nonces:    h.sigNonces,
 		})
 		if err != nil {
+			pairingStores.Delete(dir)
 			return fmt.Errorf("pairing require_device_signature: %w", err)
 		}
 	}
@@ -140,6 +139,9 @@ func (g *Gate) provisionPairing(ctx caddy.Context) error {
 		OnResult:         p.metrics.result,
 		Logger:           logger,
 	})
+	// Set only when complete: Caddy calls Cleanup after a failed Provision.
+	g.pairing = p
+	p.metrics.track(h.Store)
 	return nil
 }
 

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/coder/websocket"
 
 	"github.com/clawguard/clawguard/caddymodule/pairing"
@@ -315,5 +318,18 @@ func TestEventsFeedAndReload(t *testing.T) {
 	}
 	if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("the feed outlived its config: %v", err)
+	}
+}
+
+func TestDamagedStoreRefusesConfig(t *testing.T) {
+	dir := t.TempDir()
+	e := startPairing(t, dir, "")
+	if err := os.WriteFile(filepath.Join(dir, pairing.FileName), []byte(`{"version":1,"devices":[{"device_id":"x"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caddy.Stop()
+	err := testcaddy.LoadErr(e.cfg)
+	if err == nil || !strings.Contains(err.Error(), pairing.FileName) || !strings.Contains(err.Error(), "devices[0]") {
+		t.Fatalf("config with a damaged store: %v", err)
 	}
 }
