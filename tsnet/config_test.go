@@ -314,3 +314,35 @@ func TestCaddyfileAdapts(t *testing.T) {
 		t.Errorf("listen = %v (config %s)", listen, out)
 	}
 }
+
+func TestPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		p    Policy
+		want string // error substring; "" = valid
+	}{
+		{Policy{AllowUsers: []string{"alice@example.com"}}, ""},
+		{Policy{AllowTags: []string{"tag:ci", "*"}}, ""},
+		{Policy{AllowUsers: []string{"*"}, AllowTags: []string{"*"}}, ""},
+		{Policy{}, "allows nobody"},
+		{Policy{AllowUsers: []string{""}}, "not a login"},
+		{Policy{AllowUsers: []string{"a b"}}, "not a login"},
+		{Policy{AllowUsers: []string{"tag:ci"}}, "allow_tags"},
+		{Policy{AllowTags: []string{"ci"}}, "tag:<name>"},
+	} {
+		err := tc.p.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: Validate = %v, want %q", tc.p, err, tc.want)
+		}
+	}
+	// A peer with neither login nor tags (a WhoIs answer Identify refuses
+	// anyway) is never allowed, not even by wildcards.
+	if name, ok := (Policy{AllowUsers: []string{"*"}, AllowTags: []string{"*"}}).Allow(Peer{}); ok || name != "" {
+		t.Errorf("empty peer: %q, %v", name, ok)
+	}
+	// Tags are matched exactly: no prefix or case games.
+	for _, tag := range []string{"tag:c", "tag:cix", "TAG:CI"} {
+		if _, ok := (Policy{AllowTags: []string{tag}}).Allow(Peer{Tags: []string{"tag:ci"}}); ok {
+			t.Errorf("allow_tags %s let tag:ci in", tag)
+		}
+	}
+}

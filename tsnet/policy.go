@@ -40,29 +40,29 @@ func (p Policy) Validate() error {
 	return nil
 }
 
-// Allow decides peer. identity is what the gate sends upstream as
-// X-Clawguard-Identity: "tailnet:<login>" for a user node,
-// "tailnet:tag:<tag>" for a tagged node (the first allowed tag, or the
-// first tag when none is allowed). A tagged node is judged by its tags
-// only, never by the login of whoever tagged it.
-func (p Policy) Allow(peer Peer) (identity string, ok bool) {
+// Allow decides peer. name is the principal the gate reports upstream as
+// X-Clawguard-Identity "tailnet:<name>": the login of a user node, or
+// "tag:<tag>" for a tagged node (the first allowed tag; the first tag when
+// none is allowed). A tagged node is judged by its tags only, never by the
+// login of whoever tagged it.
+func (p Policy) Allow(peer Peer) (name string, ok bool) {
 	if peer.Tagged() {
 		for _, t := range peer.Tags {
 			for _, a := range p.AllowTags {
 				if a == "*" || a == t {
-					return "tailnet:" + t, true
+					return t, true
 				}
 			}
 		}
-		return "tailnet:" + peer.Tags[0], false
+		return peer.Tags[0], false
 	}
 	if peer.LoginName == "" {
 		return "", false
 	}
 	for _, u := range p.AllowUsers {
 		if u == "*" || strings.EqualFold(u, peer.LoginName) {
-			return "tailnet:" + peer.LoginName, true
+			return peer.LoginName, true
 		}
 	}
-	return "tailnet:" + peer.LoginName, false
+	return peer.LoginName, false
 }

@@ -503,13 +503,13 @@ func TestTaggedAndUserPeers(t *testing.T) {
 		want   string
 		ok     bool
 	}{
-		{"user allowed", Policy{AllowUsers: []string{alice.login}}, user.Peer, "tailnet:" + alice.login, true},
-		{"user allowed, any case", Policy{AllowUsers: []string{strings.ToUpper(alice.login)}}, user.Peer, "tailnet:" + alice.login, true},
-		{"user not listed", Policy{AllowUsers: []string{"mallory@example.com"}, AllowTags: []string{"*"}}, user.Peer, "tailnet:" + alice.login, false},
-		{"tag allowed", Policy{AllowTags: []string{"tag:ci"}}, tagged.Peer, "tailnet:tag:ci", true},
-		{"tag not listed", Policy{AllowTags: []string{"tag:prod"}, AllowUsers: []string{"*"}}, tagged.Peer, "tailnet:tag:ci", false},
+		{"user allowed", Policy{AllowUsers: []string{alice.login}}, user.Peer, alice.login, true},
+		{"user allowed, any case", Policy{AllowUsers: []string{strings.ToUpper(alice.login)}}, user.Peer, alice.login, true},
+		{"user not listed", Policy{AllowUsers: []string{"mallory@example.com"}, AllowTags: []string{"*"}}, user.Peer, alice.login, false},
+		{"tag allowed", Policy{AllowTags: []string{"tag:ci"}}, tagged.Peer, "tag:ci", true},
+		{"tag not listed", Policy{AllowTags: []string{"tag:prod"}, AllowUsers: []string{"*"}}, tagged.Peer, "tag:ci", false},
 		// Whoever tagged the node does not lend it their identity.
-		{"tagged node is not its tagger", Policy{AllowUsers: []string{ci.login}}, tagged.Peer, "tailnet:tag:ci", false},
+		{"tagged node is not its tagger", Policy{AllowUsers: []string{ci.login}}, tagged.Peer, "tag:ci", false},
 	} {
 		id, ok := tc.policy.Allow(tc.peer)
 		if id != tc.want || ok != tc.ok {
