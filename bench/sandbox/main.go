@@ -9,8 +9,10 @@
 //   - API warm exec: the warm exec through the sidecar's HTTP API on its
 //     unix socket
 //
-// It prints p50/p95 per case and the ratios the issue sets targets for
-// (warm p50 <= 1/5 of docker run; pooled first exec <= 1.5x warm exec).
+// The cases take turns in every round, so other load on the machine falls on
+// all of them alike. It prints p50/p95 per case and the ratios the issue sets
+// targets for (warm p50 <= 1/5 of docker run; pooled first exec <= 1.5x warm
+// exec).
 //
 //	go run ./bench/sandbox [-n 30] [-json]
 //
@@ -112,17 +114,33 @@ func run(n int, asJSON bool) error {
 		return res, d, err
 	}
 
-	var dockerRun, cold, warm, pooled, api []time.Duration
-	fmt.Fprintf(os.Stderr, "docker run --rm %s true ×%d\n", image, n)
+	api, stopAPI, err := apiServer(m, state)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	// Start the warm sessions (not timed).
+	if _, _, err := exec1("plain", "warm"); err != nil {
+		return err
+	}
+	if _, err := api(); err != nil {
+		return err
+	}
+	if err := m.Warm(ctx, "pooled"); err != nil {
+		return err
+	}
+
+	// The cases take turns in every round, so load from anything else on
+	// the machine falls on all of them alike.
+	var dockerRun, cold, warm, pooled, viaAPI []time.Duration
 	for i := 0; i < n; i++ {
+		fmt.Fprintf(os.Stderr, "\rround %d/%d", i+1, n)
 		start := time.Now()
 		if out, err := exec.Command("docker", "run", "--rm", image, "true").CombinedOutput(); err != nil {
 			return fmt.Errorf("docker run: %v: %s", err, out)
 		}
 		dockerRun = append(dockerRun, time.Since(start))
-	}
-	fmt.Fprintf(os.Stderr, "cold first exec ×%d\n", n)
-	for i := 0; i < n; i++ {
+
 		res, d, err := exec1("plain", fmt.Sprintf("cold%d", i))
 		if err != nil {
 			return err
@@ -134,26 +152,23 @@ func run(n int, asJSON bool) error {
 		if err := m.Remove(res.SandboxID); err != nil {
 			return err
 		}
-	}
-	fmt.Fprintf(os.Stderr, "warm exec ×%d\n", n)
-	for i := 0; i <= n; i++ {
-		res, d, err := exec1("plain", "warm")
+
+		res, d, err = exec1("plain", "warm")
 		if err != nil {
 			return err
 		}
-		if i > 0 { // the first one starts the container
-			if res.Created {
-				return fmt.Errorf("warm exec %d created a container", i)
-			}
-			warm = append(warm, d)
+		if res.Created {
+			return fmt.Errorf("warm exec %d created a container", i)
 		}
-	}
-	fmt.Fprintf(os.Stderr, "pooled first exec ×%d\n", n)
-	for i := 0; i < n; i++ {
-		if err := m.Warm(ctx, "pooled"); err != nil {
+		warm = append(warm, d)
+
+		d, err = api()
+		if err != nil {
 			return err
 		}
-		res, d, err := exec1("pooled", fmt.Sprintf("pool%d", i))
+		viaAPI = append(viaAPI, d)
+
+		res, d, err = exec1("pooled", fmt.Sprintf("pool%d", i))
 		if err != nil {
 			return err
 		}
@@ -164,18 +179,19 @@ func run(n int, asJSON bool) error {
 		if err := m.Remove(res.SandboxID); err != nil {
 			return err
 		}
+		// Nothing may run in the background into the next round.
+		if err := m.Warm(ctx, "pooled"); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(os.Stderr, "API warm exec ×%d\n", n)
-	if api, err = apiWarm(m, state, n); err != nil {
-		return err
-	}
+	fmt.Fprintln(os.Stderr)
 
 	all := []stats{
 		summarize("docker run --rm IMAGE true", dockerRun),
 		summarize("cold first exec (create+start+exec)", cold),
 		summarize("warm exec", warm),
 		summarize("pooled first exec", pooled),
-		summarize("warm exec via sidecar API (unix socket)", api),
+		summarize("warm exec via sidecar API (unix socket)", viaAPI),
 	}
 	ratios := map[string]float64{
 		"warm_p50_over_docker_run_p50":     all[2].P50ms / all[0].P50ms,
@@ -199,44 +215,41 @@ func run(n int, asJSON bool) error {
 	return nil
 }
 
-// apiWarm times warm execs through a sidecar Server on a unix socket.
-func apiWarm(m *sandbox.Manager, state string, n int) ([]time.Duration, error) {
+// apiServer serves m's sandboxes through a sidecar Server on a unix socket
+// and returns a function timing one warm exec through it.
+func apiServer(m *sandbox.Manager, state string) (func() (time.Duration, error), func(), error) {
 	srv, err := sidecar.New(sidecar.Options{Sandboxes: m, Policy: sidecar.Allowlist{{Agent: "*", Path: "/bin/true", Target: sidecar.TargetSandbox}}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sock := filepath.Join(state, "bench.sock")
 	l, err := sidecar.Listen(sock)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	go srv.Serve(l)
-	defer srv.Shutdown(context.Background())
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
 	body := []byte(`{"agent":"plain","session":"api","argv":["/bin/true"]}`)
-	var out []time.Duration
-	for i := 0; i <= n; i++ {
+	once := func() (time.Duration, error) {
 		req, _ := http.NewRequest("POST", "http://sidecar/v1/exec", bytes.NewReader(body))
 		req.Header.Set(sidecar.HeaderIdentity, "local")
 		start := time.Now()
 		resp, err := hc.Do(req)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		var r sidecar.ExecResponse
 		json.NewDecoder(resp.Body).Decode(&r)
 		resp.Body.Close()
 		d := time.Since(start)
 		if resp.StatusCode != 200 || r.ExitCode != 0 {
-			return nil, fmt.Errorf("API exec: status %d, exit %d", resp.StatusCode, r.ExitCode)
+			return 0, fmt.Errorf("API exec: status %d, exit %d", resp.StatusCode, r.ExitCode)
 		}
-		if i > 0 {
-			out = append(out, d)
-		}
+		return d, nil
 	}
-	return out, nil
+	return once, func() { srv.Shutdown(context.Background()) }, nil
 }
 
 // removeInstance removes whatever the benchmark left, even after an error.
