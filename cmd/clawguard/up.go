@@ -23,6 +23,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
 )
@@ -30,7 +31,7 @@ import (
 func init() {
 	register(&command{
 		name:    "up",
-		summary: "run the whole stack on safe defaults: Caddy with the gate on loopback in front of a gateway",
+		summary: "run the whole stack on safe defaults: the sidecar, and Caddy with the gate on loopback in front of a gateway",
 		run:     runUp,
 	})
 }
@@ -42,7 +43,7 @@ var upCaddyfile string
 const gatewayTokenEntry = "gateway_token"
 
 type upOptions struct {
-	listen, upstream, admin, config, caddy, stateDir string
+	listen, upstream, admin, sidecarMetrics, config, caddy, stateDir string
 }
 
 func runUp(ctx context.Context, c *cli, args []string) error {
@@ -50,7 +51,8 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	var o upOptions
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:18789", "loopback address the gate listens on")
 	fs.StringVar(&o.upstream, "upstream", "", "the gateway to protect, e.g. http://127.0.0.1:18790 (default: a built-in demo WebSocket echo)")
-	fs.StringVar(&o.admin, "admin", "localhost:2019", "Caddy's admin endpoint (loopback; serves /metrics)")
+	fs.StringVar(&o.admin, "admin", "localhost:2019", "Caddy's admin endpoint (loopback; serves the gate's /metrics)")
+	fs.StringVar(&o.sidecarMetrics, "sidecar-metrics", "127.0.0.1:9465", "loopback address where Caddy serves the sidecar's /metrics")
 	fs.StringVar(&o.config, "config", "", "run this Caddyfile instead of the generated one")
 	fs.StringVar(&o.caddy, "caddy", "", "a caddy binary built with clawguard's modules (default: this binary's embedded Caddy)")
 	sd := stateDirFlag(fs)
@@ -62,6 +64,9 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	}
 	host, port, err := loopbackListen(o.listen)
 	if err != nil {
+		return err
+	}
+	if _, _, err := loopbackListen(o.sidecarMetrics); err != nil {
 		return err
 	}
 	o.stateDir = statedir.Resolve(*sd)
@@ -100,6 +105,13 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 		caddyArgv = []string{o.caddy, "run", "--adapter", "caddyfile", "--config", config}
 	}
 	sup := &supervisor{out: out, env: append(os.Environ(), statedir.EnvVar+"="+o.stateDir)}
+	// The sidecar first, so Caddy's routes to its socket work from the start.
+	sup.start(ctx, "sidecar", []string{self, "sidecar", "--state-dir", o.stateDir, "--log-format", "text"})
+	socket := filepath.Join(o.stateDir, sidecar.SocketFile)
+	if err := waitSocket(ctx, socket, 30*time.Second); err != nil {
+		sup.stop()
+		return fmt.Errorf("up: the sidecar did not come up: %w", err)
+	}
 	sup.start(ctx, "caddy", caddyArgv)
 
 	base := "http://" + net.JoinHostPort(host, port)
@@ -109,7 +121,8 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	}
 	out.line("up", "gate:     "+base+"  (loopback only)")
 	out.line("up", "ui:       "+base+"/.clawguard/ui/")
-	out.line("up", "metrics:  http://"+o.admin+"/metrics")
+	out.line("up", "sidecar:  "+base+"/sidecar/v1/…  (socket "+socket+")")
+	out.line("up", "metrics:  http://"+o.admin+"/metrics (gate), http://"+o.sidecarMetrics+"/metrics (sidecar)")
 	out.line("up", "config:   "+config)
 	if fresh {
 		out.line("up", "token:    "+token+"   <- shown once; later: clawguard vault get "+gatewayTokenEntry)
@@ -168,12 +181,11 @@ func ensureGatewayToken(stateDir string) (token string, fresh bool, err error) {
 func writeUpCaddyfile(o upOptions, host, port string) (string, error) {
 	tmpl := template.Must(template.New("Caddyfile").Parse(upCaddyfile))
 	var b strings.Builder
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
+	mhost, mport, _ := net.SplitHostPort(o.sidecarMetrics)
 	err := tmpl.Execute(&b, map[string]string{
-		"Admin": o.admin, "Port": port, "Host": strings.Trim(host, "[]"),
+		"Admin": o.admin, "Port": port, "Host": host,
 		"StateDir": o.stateDir, "Upstream": o.upstream,
+		"Socket": filepath.Join(o.stateDir, sidecar.SocketFile), "MetricsHost": mhost, "MetricsPort": mport,
 	})
 	if err != nil {
 		return "", fmt.Errorf("up: rendering Caddyfile: %w", err)
@@ -213,6 +225,23 @@ func startDemoUpstream() (addr string, stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	return l.Addr().String(), func() { srv.Close() }, nil
+}
+
+// waitSocket waits until path is a unix socket that accepts connections.
+func waitSocket(ctx context.Context, path string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func waitReachable(ctx context.Context, base string, timeout time.Duration) error {
