@@ -5,9 +5,10 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/clawguard/clawguard/internal/stack"
 )
 
 // clawguardBin is the clawguard binary built once for the package.
@@ -19,14 +20,28 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	clawguardBin = filepath.Join(dir, "clawguard")
-	build := exec.Command("go", "build", "-o", clawguardBin, "../cmd/clawguard")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building clawguard:", err)
+	if clawguardBin, err = stack.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// startStack runs `clawguard up` for a test and waits until it is ready;
+// it returns the token line's value.
+func startStack(t *testing.T, stateDir string, args ...string) (*stack.Stack, string) {
+	t.Helper()
+	s, err := stack.Start(stack.Options{Binary: clawguardBin, StateDir: stateDir,
+		Env: []string{"CLAWGUARD_VAULT_PASSPHRASE=e2e passphrase"}, Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Kill)
+	token, err := s.Ready(90 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, token
 }
