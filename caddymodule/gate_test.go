@@ -375,3 +375,22 @@ func TestGateWebSocketThroughReverseProxy(t *testing.T) {
 		t.Fatalf("unauthenticated upgrade: err %v resp %v", err, resp)
 	}
 }
+
+func TestChallengeListsBearerForDevicesOnly(t *testing.T) {
+	up := upstream(t)
+	port := testcaddy.FreePort(t)
+	testcaddy.Load(t, testcaddy.Global(testcaddy.FreePort(t))+fmt.Sprintf(`
+http://:%d {
+	bind 127.0.0.1
+	clawguard {
+		state_dir %s
+	}
+	reverse_proxy %s
+}
+`, port, t.TempDir(), strings.TrimPrefix(up.URL, "http://")))
+	e := &gateEnv{base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	r := e.do(t, "", "GET", "/", remote)
+	if r.status != 401 || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("a gate with only device pairing: %d, WWW-Authenticate %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+}

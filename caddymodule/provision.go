@@ -62,8 +62,11 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	if err := g.provisionRateLimit(); err != nil {
 		return err
 	}
+	if err := g.provisionPairing(ctx); err != nil {
+		return err
+	}
 	g.challenge = g.wwwAuthenticate()
-	return g.provisionPairing(ctx)
+	return nil
 }
 
 func (tp TrustedProxy) compile() (*authn.TrustedProxy, error) {
@@ -116,7 +119,8 @@ func (g *Gate) provisionRateLimit() error {
 // wwwAuthenticate lists the schemes a client may use, for 401 responses.
 func (g *Gate) wwwAuthenticate() string {
 	var schemes []string
-	if g.tokens.Len() > 0 {
+	// Paired devices present their cgd_ tokens as bearer tokens too.
+	if g.tokens.Len() > 0 || g.pairing != nil {
 		schemes = append(schemes, `Bearer realm="clawguard"`)
 	}
 	if g.passwords.Len() > 0 {
