@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -40,18 +41,47 @@ func allowAlwaysEntry(d *Decision, pattern string) (Entry, error) {
 		return Entry{}, fmt.Errorf("allow-always refused: pattern %s does not match this request's argument string %q", pattern, joined)
 	}
 	if d.class != classPlain {
-		name := d.Resolved
-		if !hasOperand(d.Args) {
-			return Entry{}, fmt.Errorf("allow-always refused: %s %s runs whatever it reads from stdin or a terminal; allow once or deny", name, Quote(d.Args))
+		name, args, prefixes := d.Resolved, d.Args, []string{""}
+		runsCode := true // without an operand it would run what it reads
+		if multicall[family(d.Resolved)] && len(args) > 0 {
+			// A multicall binary acts as the applet its first argument
+			// names. A pattern admitting the applet "sh -c …" (or any
+			// other code-running applet) admits any code, so the probes
+			// are tried behind every such name; the applet's own
+			// arguments need an operand only if it runs code itself.
+			name, args, prefixes = d.Resolved+" "+args[0], args[1:], runnerNames
+			runsCode = classify(d.Args[0], d.Args[0]) != classPlain
 		}
-		for _, p := range probes {
-			if p != joined && re.MatchString(p) {
-				return Entry{}, fmt.Errorf("allow-always refused: pattern %s would let %s run any code (it matches %q); use a narrower pattern", pattern, name, p)
+		if runsCode && !hasOperand(args) {
+			return Entry{}, fmt.Errorf("allow-always refused: %s runs whatever it reads from stdin or a terminal; allow once or deny", strings.TrimSpace(name+" "+Quote(args)))
+		}
+		for _, pre := range prefixes {
+			for _, p := range probes {
+				s := strings.TrimSpace(pre + " " + p)
+				if s != joined && re.MatchString(s) {
+					return Entry{}, fmt.Errorf("allow-always refused: pattern %s would let %s run any code (it matches %q); use a narrower pattern", pattern, name, s)
+				}
 			}
 		}
 	}
 	return Entry{Path: d.Resolved, Args: pattern}, nil
 }
+
+// runnerNames are the programs whose arguments can carry code: the probes
+// of a multicall binary's pattern are tried behind each of them.
+var runnerNames = func() []string {
+	var names []string
+	for _, m := range []map[string]bool{interpreters, codeRunners, multicall} {
+		for n := range m {
+			names = append(names, n)
+		}
+	}
+	for n := range wrappers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}()
 
 // hasOperand reports whether some argument is not an option: a script,
 // inline code after -c, an applet name. Without one, an interpreter reads
