@@ -1,10 +1,16 @@
 package approvals
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 )
+
+// ErrAllowAlwaysRefused wraps the reasons allow-always is refused for an
+// ask (a bare shell, a pattern that admits any code, …); the ask stays
+// pending, so the person can allow once or deny instead.
+var ErrAllowAlwaysRefused = errors.New("allow-always refused")
 
 // probes are argument strings that an args pattern for a shell or
 // interpreter must not match (other than the request's own arguments): a
@@ -21,13 +27,13 @@ var probes = []string{
 // unless pattern widens it), or why it must not be recorded.
 func allowAlwaysEntry(d *Decision, pattern string) (Entry, error) {
 	if d.Resolved == "" {
-		return Entry{}, fmt.Errorf("allow-always refused: the program was not resolved")
+		return Entry{}, fmt.Errorf("%w: the program was not resolved", ErrAllowAlwaysRefused)
 	}
 	if d.hidden != "" {
-		return Entry{}, fmt.Errorf("allow-always refused: %s, which no args pattern matches; allow once or deny", d.hidden)
+		return Entry{}, fmt.Errorf("%w: %s, which no args pattern matches; allow once or deny", ErrAllowAlwaysRefused, d.hidden)
 	}
 	if len(d.unsafeEnv) > 0 {
-		return Entry{}, fmt.Errorf("allow-always refused: the request sets %s and an entry cannot pin their values; allow once, or add an entry with an env list by hand", strings.Join(d.unsafeEnv, ", "))
+		return Entry{}, fmt.Errorf("%w: the request sets %s and an entry cannot pin their values; allow once, or add an entry with an env list by hand", ErrAllowAlwaysRefused, strings.Join(d.unsafeEnv, ", "))
 	}
 	joined := JoinArgs(d.Args)
 	if pattern == "" {
@@ -35,10 +41,10 @@ func allowAlwaysEntry(d *Decision, pattern string) (Entry, error) {
 	}
 	re, err := compileArgs("args", pattern)
 	if err != nil {
-		return Entry{}, fmt.Errorf("allow-always refused: %w", err)
+		return Entry{}, fmt.Errorf("%w: %w", ErrAllowAlwaysRefused, err)
 	}
 	if !re.MatchString(joined) {
-		return Entry{}, fmt.Errorf("allow-always refused: pattern %s does not match this request's argument string %q", pattern, joined)
+		return Entry{}, fmt.Errorf("%w: pattern %s does not match this request's argument string %q", ErrAllowAlwaysRefused, pattern, joined)
 	}
 	if d.class != classPlain {
 		name, args, prefixes := d.Resolved, d.Args, []string{""}
@@ -53,13 +59,13 @@ func allowAlwaysEntry(d *Decision, pattern string) (Entry, error) {
 			runsCode = classify(d.Args[0], d.Args[0]) != classPlain
 		}
 		if runsCode && !hasOperand(args) {
-			return Entry{}, fmt.Errorf("allow-always refused: %s runs whatever it reads from stdin or a terminal; allow once or deny", strings.TrimSpace(name+" "+Quote(args)))
+			return Entry{}, fmt.Errorf("%w: %s runs whatever it reads from stdin or a terminal; allow once or deny", ErrAllowAlwaysRefused, strings.TrimSpace(name+" "+Quote(args)))
 		}
 		for _, pre := range prefixes {
 			for _, p := range probes {
 				s := strings.TrimSpace(pre + " " + p)
 				if s != joined && re.MatchString(s) {
-					return Entry{}, fmt.Errorf("allow-always refused: pattern %s would let %s run any code (it matches %q); use a narrower pattern", pattern, name, s)
+					return Entry{}, fmt.Errorf("%w: pattern %s would let %s run any code (it matches %q); use a narrower pattern", ErrAllowAlwaysRefused, pattern, name, s)
 				}
 			}
 		}

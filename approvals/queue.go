@@ -439,6 +439,16 @@ func (q *Queue) Pending() []Approval {
 	return out
 }
 
+// Recent lists the recently decided asks (at most QueueOptions.Recent),
+// newest first.
+func (q *Queue) Recent() []Approval {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := slices.Clone(q.recent)
+	slices.Reverse(out)
+	return out
+}
+
 // Get returns the ask id, pending or recently decided.
 func (q *Queue) Get(id string) (Approval, bool) {
 	q.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 )
 
@@ -35,11 +34,34 @@ type RootResolver struct {
 // HostResolver resolves on the host's own filesystem.
 func HostResolver() Resolver { return RootResolver{Root: "/"} }
 
+// Resolve implements Resolver.
+func (r RootResolver) Resolve(name, dir, pathList string) (string, error) {
+	return FSResolver{FS: os.DirFS(r.Root).(fs.ReadLinkFS)}.Resolve(name, dir, pathList)
+}
+
+// FSResolver resolves names in a file tree that need not exist on disk,
+// such as the listing of a sandbox image, with the same rules as
+// RootResolver: the tree's root is "/", symlinks and ".." never leave it.
+// FS is asked only for Lstat and ReadLink of slash-separated names
+// relative to the root ("usr/bin/ls").
+//
+// A tree that cannot tell what lies at a path (a mount or tmpfs whose
+// content appears only when the command runs) answers with an error
+// wrapping ErrUnknownContent; a PATH search stops there rather than judge
+// a program that a file in that directory would shadow.
+type FSResolver struct {
+	FS fs.ReadLinkFS
+}
+
+// ErrUnknownContent: the resolver cannot see what a path holds where the
+// command will run.
+var ErrUnknownContent = errors.New("its content is not known before the command runs")
+
 // maxSymlinks matches Linux's MAXSYMLINKS: a deeper chain fails like ELOOP.
 const maxSymlinks = 40
 
 // Resolve implements Resolver.
-func (r RootResolver) Resolve(name, dir, pathList string) (string, error) {
+func (r FSResolver) Resolve(name, dir, pathList string) (string, error) {
 	if name == "" {
 		return "", errors.New("empty program name")
 	}
@@ -68,6 +90,9 @@ func (r RootResolver) Resolve(name, dir, pathList string) (string, error) {
 		if err == nil {
 			return p, nil
 		}
+		if errors.Is(err, ErrUnknownContent) {
+			return "", fmt.Errorf("%s: looking it up in PATH %q: %w", name, pathList, err)
+		}
 		if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
 			firstErr = err
 		}
@@ -80,7 +105,7 @@ func (r RootResolver) Resolve(name, dir, pathList string) (string, error) {
 
 // executable resolves p and checks that it is a regular file with an
 // execute bit, the test exec.LookPath applies.
-func (r RootResolver) executable(p string) (string, error) {
+func (r FSResolver) executable(p string) (string, error) {
 	real, fi, err := r.realpath(p)
 	if err != nil {
 		return "", err
@@ -95,8 +120,8 @@ func (r RootResolver) executable(p string) (string, error) {
 }
 
 // realpath resolves every symlink in the absolute path p component by
-// component, the way the kernel does, but with Root as "/".
-func (r RootResolver) realpath(p string) (string, fs.FileInfo, error) {
+// component, the way the kernel does, but with the tree's root as "/".
+func (r FSResolver) realpath(p string) (string, fs.FileInfo, error) {
 	pending := strings.Split(p, "/")
 	cur := "/"
 	links := 0
@@ -117,9 +142,9 @@ func (r RootResolver) realpath(p string) (string, fs.FileInfo, error) {
 			// links that mean something else in the process that execs.
 			return "", nil, fmt.Errorf("%s: programs under /proc cannot be judged", p)
 		}
-		host := filepath.Join(r.Root, filepath.FromSlash(next))
+		rel := next[1:]
 		var err error
-		fi, err = os.Lstat(host)
+		fi, err = r.FS.Lstat(rel)
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: %w", p, unwrapPathError(err))
 		}
@@ -128,7 +153,7 @@ func (r RootResolver) realpath(p string) (string, fs.FileInfo, error) {
 			if links > maxSymlinks {
 				return "", nil, fmt.Errorf("%s: too many levels of symbolic links", p)
 			}
-			target, err := os.Readlink(host)
+			target, err := r.FS.ReadLink(rel)
 			if err != nil {
 				return "", nil, fmt.Errorf("%s: %w", p, unwrapPathError(err))
 			}
@@ -161,7 +186,7 @@ func hasComponent(parts []string) bool {
 	return false
 }
 
-// unwrapPathError drops the host path from an *fs.PathError so a sandbox
+// unwrapPathError drops the tree's path from an *fs.PathError so a sandbox
 // root's location does not leak into decisions.
 func unwrapPathError(err error) error {
 	var pe *fs.PathError
@@ -171,4 +196,7 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-var _ Resolver = RootResolver{}
+var (
+	_ Resolver = RootResolver{}
+	_ Resolver = FSResolver{}
+)
