@@ -55,6 +55,6 @@ func TestAuditVerifyTrailCLI(t *testing.T) {
 
 func TestAuditCommandShape(t *testing.T) {
 	wantCode(t, runCLI(nil, nil, "audit", "--help"), 0)
-	wantCode(t, runCLI(nil, nil, "audit"), 2, "verify-trail")
+	wantCode(t, runCLI(nil, nil, "audit", "--no-such-flag"), 2, "no-such-flag")
 	wantCode(t, runCLI(nil, nil, "audit", "verify-trail", "extra"), 2, "unexpected argument")
 }
