@@ -9,7 +9,13 @@
 // against a bare reverse_proxy fed the same freshly signed requests, so the
 // client's signing cost is on both sides and the ratio is the gate's.
 //
-//	go run ./bench/gate [-duration 30s] [-conns 16] [-rounds 5]
+// The machine may be shared, so besides wall-clock throughput the program
+// reports CPU time per request (the whole process: load generator, Caddy and
+// upstream, from getrusage) and the throughput that implies for a CPU-bound
+// server: the ratio of CPU per request, which other processes' load disturbs
+// far less than requests per second.
+//
+//	go run ./bench/gate [-duration 30s] [-conns 16] [-rounds 5] [-cpuprofile FILE]
 package main
 
 import (
@@ -21,10 +27,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -52,6 +60,7 @@ type stats struct {
 	requests  int64
 	errors    int64
 	elapsed   time.Duration
+	cpu       time.Duration // process user+system time while loading
 	latencies []time.Duration
 }
 
@@ -65,9 +74,22 @@ func main() {
 	duration := flag.Duration("duration", 30*time.Second, "total load time per variant, split over the rounds")
 	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
 	rounds := flag.Int("rounds", 5, "rounds; each round runs every variant once")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (load generator, Caddy, upstream) to `FILE`")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/gate:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*duration, *conns, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/gate:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -169,6 +191,7 @@ func load(v *variant, conns int, d time.Duration) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var requests, failures atomic.Int64
+	cpu0 := cpuTime()
 	start := time.Now()
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
@@ -195,6 +218,7 @@ func load(v *variant, conns int, d time.Duration) error {
 	}
 	wg.Wait()
 	v.stats.elapsed += time.Since(start)
+	v.stats.cpu += cpuTime() - cpu0
 	v.stats.requests += requests.Load()
 	v.stats.errors += failures.Load()
 	return nil
@@ -222,21 +246,33 @@ func fetch(ctx context.Context, client *http.Client, url string, v *variant) err
 }
 
 func report(variants []*variant) {
-	fmt.Printf("\n%-32s %12s %10s %10s %8s %8s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "of")
-	fmt.Println(strings.Repeat("-", 120))
+	fmt.Printf("\n%-32s %9s %9s %9s %7s %7s %10s %9s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "CPU/req", "CPU ratio", "ratios of")
+	fmt.Println(strings.Repeat("-", 130))
 	for _, v := range variants {
 		slices.Sort(v.stats.latencies)
 		base := v.baseline
 		if base == nil {
 			base = variants[0]
 		}
-		fmt.Printf("%-32s %12.0f %10s %10s %8d %7.1f%%  %s\n", v.name, v.stats.rps(),
+		fmt.Printf("%-32s %9.0f %9s %9s %7d %6.1f%% %10s %8.1f%%  %s\n", v.name, v.stats.rps(),
 			percentile(v.stats.latencies, 0.50), percentile(v.stats.latencies, 0.99), v.stats.errors,
-			100*v.stats.rps()/base.stats.rps(), base.name)
+			100*v.stats.rps()/base.stats.rps(), v.stats.cpuPerRequest().Round(100*time.Nanosecond),
+			100*float64(base.stats.cpuPerRequest())/float64(v.stats.cpuPerRequest()), base.name)
 	}
 }
 
 func (s *stats) rps() float64 { return float64(s.requests) / s.elapsed.Seconds() }
+
+func (s *stats) cpuPerRequest() time.Duration { return s.cpu / time.Duration(max(s.requests, 1)) }
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
