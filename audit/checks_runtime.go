@@ -158,30 +158,33 @@ func versionFinding(component, cur string, entries []versionEntry, asOf, remedy 
 	if !ok {
 		return nil, skip(fmt.Sprintf("cannot tell the %s version from %q", component, cur))
 	}
-	var need semver
+	type fix struct {
+		v    semver
+		text string
+	}
+	var fixes []fix
 	sev := SeverityInfo
-	var fixes []string
 	for _, e := range entries {
 		want, miss := e.missing(v)
 		if !miss {
 			continue
 		}
-		if want.compare(need) > 0 {
-			need = want
-		}
 		if e.Severity.rank() < sev.rank() {
 			sev = e.Severity
 		}
-		fixes = append(fixes, fmt.Sprintf("%s (%s: %s)", want, e.Date, e.Summary))
+		fixes = append(fixes, fix{want, fmt.Sprintf("%s (%s: %s)", want, e.Date, e.Summary)})
 	}
 	if len(fixes) == 0 {
 		return nil, nil
 	}
-	slices.Sort(fixes)
-	slices.Reverse(fixes)
+	slices.SortFunc(fixes, func(a, b fix) int { return a.v.compare(b.v) })
+	texts := make([]string, len(fixes))
+	for i, f := range fixes {
+		texts[i] = f.text
+	}
 	return &Finding{Severity: sev,
-		Finding: fmt.Sprintf("%s %s lacks security fixes released in %s [data as of %s]", component, cur, strings.Join(fixes, "; "), asOf),
-		Remedy:  fmt.Sprintf(remedy, need)}, nil
+		Finding: fmt.Sprintf("%s %s lacks security fixes released in %s [data as of %s]", component, cur, strings.Join(texts, "; "), asOf),
+		Remedy:  fmt.Sprintf(remedy, fixes[len(fixes)-1].v)}, nil
 }
 
 // binaryInfo is what the runtime checks read about the audited binary.

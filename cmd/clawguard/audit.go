@@ -25,7 +25,7 @@ func init() {
 	})
 }
 
-const auditHelp = `Usage: clawguard audit [--config Caddyfile] [--state-dir DIR] [--json] [--fix [--dry-run]]
+var auditHelp = `Usage: clawguard audit [--config Caddyfile] [--state-dir DIR] [--json] [--fix [--dry-run]]
                        [--deep [--gateway URL] [--sidecar-socket PATH]] [--caddy PATH]
                        [--allow-module ID]... [--allow-port N]...
        clawguard audit verify-trail [--state-dir DIR] [--dir TRAIL_DIR] [--json]
@@ -57,12 +57,7 @@ Flags:
   --sidecar-config FILE, --approvals FILE
                         default <state_dir>/sidecar.json, approvals.json
 
-Checks: ` + "config.parse, fs.config.perms, fs.state_dir.perms, fs.state_files.perms,\n" +
-	"  fs.vault.perms, runtime.go_version, runtime.caddy_version, secrets.plaintext,\n" +
-	"  plugins.allowlist, network.open_interfaces, auth.completeness,\n" +
-	"  approvals.mode_full, approvals.elevated_enabled, sandbox.dangerous_profile,\n" +
-	"  sandbox.network_enabled, tailnet.funnel_or_public; with --deep: deep.gate_auth,\n" +
-	"  deep.gate_url_token, deep.admin_loopback, deep.sidecar_socket" + `
+Checks: ` + auditCheckList() + `
 
 Subcommands:
   verify-trail   check every record of the audit trail (<state_dir>/trail):
@@ -70,6 +65,27 @@ Subcommands:
                  exits 1 and names the first broken record (file, line, seq,
                  why) if anything was edited, removed, reordered or inserted
 `
+
+// auditCheckList lists the check IDs, wrapped for the help text.
+func auditCheckList() string {
+	var b strings.Builder
+	col := len("Checks: ")
+	for i, id := range audit.CheckIDs() {
+		if i > 0 {
+			b.WriteString(",")
+			col++
+			if col+len(id)+1 > 78 {
+				b.WriteString("\n ")
+				col = 1
+			}
+			b.WriteString(" ")
+			col++
+		}
+		b.WriteString(id)
+		col += len(id)
+	}
+	return b.String() + "\n  (the deep.* checks run with --deep)"
+}
 
 // runAudit dispatches `clawguard audit <subcommand>`; without one it runs
 // the security checks.
