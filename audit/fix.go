@@ -223,3 +223,10 @@ func (p *FixPlan) planEntries(a *auditor, moves []*moveSecretAction) error {
 	}
 	return nil
 }
+
+// Interface guards
+var (
+	_ action = (*chmodAction)(nil)
+	_ action = (*moveSecretAction)(nil)
+	_ action = (*rateLimitAction)(nil)
+)

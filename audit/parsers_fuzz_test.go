@@ -196,3 +196,23 @@ func FuzzDelimitedSpans(f *testing.F) {
 		}
 	})
 }
+
+func FuzzJSONStrings(f *testing.F) {
+	f.Add([]byte(`{"a": ["x", {"b": "y\n"}], "c": 1}`))
+	f.Add([]byte(`{"sandboxes": {"main": {"env": {"K": "v"}}}}`))
+	f.Add([]byte(`[1, "two", null, true]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		strs, err := jsonStrings(data)
+		if err != nil {
+			return
+		}
+		lines := 1 + bytes.Count(data, []byte("\n"))
+		for _, s := range strs {
+			if s.line < 1 || s.line > lines {
+				t.Fatalf("line %d of %d", s.line, lines)
+			}
+			_ = lastKey(s.path)
+			_ = vaultRef(s.path)
+		}
+	})
+}
