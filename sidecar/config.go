@@ -52,10 +52,20 @@ type Config struct {
 	// must carry a valid identity signature. Default: none (the socket's
 	// peer credentials are the proof).
 	IdentityKeys map[string]string `json:"identity_keys,omitempty"`
-	// ExecAllow is the interim allowlist used while no approvals policy is
-	// plugged in: exact argv[0] paths per agent. Default: empty, everything
-	// denied.
+	// ExecAllow is the interim allowlist: exact argv[0] paths per agent.
+	// While it is set it is the policy, and the approvals file
+	// (<state_dir>/approvals.json) is not used. Default: empty, the
+	// approvals policy decides.
 	ExecAllow []AllowRule `json:"exec_allow,omitempty"`
+	// GatewayHost says this sidecar runs on the gateway host: the only
+	// place elevated commands (target "host", outside any sandbox) may run,
+	// and then only for agents whose approvals config says elevated: true.
+	// Each run is written to the audit trail. Default false: host commands
+	// are refused.
+	GatewayHost bool `json:"gateway_host,omitempty"`
+	// Host configures elevated commands (see HostConfig). Default: its
+	// defaults.
+	Host HostConfig `json:"host,omitzero"`
 	// Sandboxes are the sandbox profiles by agent name, "*" for any other
 	// agent (see sandbox.Profile). Default: none; sandbox commands of an
 	// agent without a profile are refused.
@@ -193,6 +203,12 @@ func ParseConfig(data []byte, stateDir string) (*Config, error) {
 		default:
 			return nil, fmt.Errorf("exec_allow[%d].target: %q must be \"sandbox\" or \"host\"", i, r.Target)
 		}
+	}
+	if err := cfg.Host.check(); err != nil {
+		return nil, err
+	}
+	if cfg.GatewayHost && len(cfg.ExecAllow) > 0 {
+		return nil, errors.New("gateway_host: elevated commands are judged by the approvals policy, which exec_allow replaces; remove exec_allow")
 	}
 	cfg.Sandboxes = map[string]sandbox.Profile{}
 	names := make([]string, 0, len(raw.Sandboxes))

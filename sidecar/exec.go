@@ -91,7 +91,7 @@ func (s *Server) runner(target string) Runner {
 // run executes an allowed request and accounts for it.
 func (s *Server) run(ctx context.Context, req ExecRequest, who Identity, d Decision, stdout, stderr io.Writer) (RunResult, *apiError) {
 	start := time.Now()
-	res, err := s.runner(req.Target).Run(ctx, req, stdout, stderr)
+	res, err := s.runner(req.Target).Run(withRun(ctx, who, d), req, stdout, stderr)
 	elapsed := time.Since(start)
 	if err != nil {
 		s.metrics.total.WithLabelValues(req.Target, resultError).Inc()

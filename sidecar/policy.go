@@ -29,6 +29,13 @@ type Decision struct {
 	Reason string `json:"reason,omitempty"`
 	// ApprovalID links the request to a person's approval, if one was asked.
 	ApprovalID string `json:"approval_id,omitempty"`
+	// Rule names the policy rule that allowed the request, if any.
+	Rule string `json:"rule,omitempty"`
+	// Exec is the program the policy judged for argv[0] (absolute, links
+	// resolved). Runners that can choose the file apart from argv[0] (the
+	// host runner) execute it, argv unchanged, so what runs is what was
+	// judged. Empty: argv[0] as given.
+	Exec string `json:"-"`
 }
 
 // Allowlist is the sidecar's policy while no approvals engine is plugged

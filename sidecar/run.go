@@ -34,10 +34,13 @@ type DaemonOptions struct {
 	// Secrets resolves profile secrets and identity keys. Default: the
 	// vault of StateDir.
 	Secrets sandbox.SecretSource
-	// Policy decides requests. Default: the config's exec_allow list
-	// (deny everything else).
+	// Policy decides requests. Default: the exec approvals policy
+	// (<StateDir>/approvals.json; see plugApprovals), or the config's
+	// exec_allow list while that is set.
 	Policy Policy
-	// Host runs target "host" requests. Default nil: refused.
+	// Host runs target "host" requests. Default: with the approvals
+	// policy, the host runner (it runs only with gateway_host); else nil,
+	// and they are refused.
 	Host Runner
 	// Handlers are mounted next to the built-in routes (Server.Handle),
 	// e.g. the approvals API.
@@ -87,10 +90,6 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	if err != nil {
 		return err
 	}
-	policy := o.Policy
-	if policy == nil {
-		policy = Allowlist(cfg.ExecAllow)
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -107,8 +106,12 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.plugApprovals(ctx, cfg, cli, mgr, reg); err != nil {
+		mgr.Close(context.Background())
+		return err
+	}
 	srv, err := New(Options{
-		Sandboxes: mgr, Host: o.Host, Policy: policy, Verifier: verifier,
+		Sandboxes: mgr, Host: o.Host, Policy: o.Policy, Verifier: verifier,
 		AllowedUIDs: cfg.AllowedUIDs, Registry: reg, Logger: o.Logger,
 	})
 	if err != nil {
