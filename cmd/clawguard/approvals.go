@@ -16,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		name:    "approvals",
-		summary: "exec approval policy: approvals check --agent A -- ARGV… (see approvals --help)",
+		summary: "exec approvals: check a command against the policy; list and answer pending asks",
 		run:     runApprovals,
 	})
 }
@@ -31,32 +31,42 @@ Exec approvals decide which commands agents may run (the file is
 <state_dir>/approvals.json, mode 0600; see the README for its format).
 
 Verbs:
-  check   evaluate one command against the policy, exactly as the sidecar
-          does, and print {"decision","resolved","rule","reason"} as JSON
+  check         evaluate one command against the policy, exactly as the
+                sidecar does, and print {"decision","resolved","rule","reason"}
+  list          the asks waiting for a person (--state decided|all for more)
+  allow-once    ID   run this command, this time
+  allow-always  ID   run it and record an allow entry for it (exactly these
+                     arguments, or --args REGEX); refused for a bare shell or
+                     interpreter and for patterns that would admit any code
+  deny          ID   refuse it
+
+list, allow-once, allow-always and deny talk to the running sidecar over its
+socket (--socket, default <state_dir>/sidecar.sock) as unix:<your login>,
+which is what the audit trail records as the decider.
 
 Examples:
   clawguard approvals check --agent main --target host -- git status
   clawguard approvals check --agent main --root /srv/rootfs -- env FOO=1 rm -rf /
-  clawguard approvals check --file ./approvals.json --agent main --root / -- bash -c 'ls'
-
-The verbs that answer pending asks (list, allow-once, allow-always, deny)
-talk to the sidecar and come with it.
+  clawguard approvals list
+  clawguard approvals allow-always apr_k3x... --args '^status( .*)?$'
 `
 
-func runApprovals(_ context.Context, c *cli, args []string) error {
+func runApprovals(ctx context.Context, c *cli, args []string) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		io.WriteString(c.stdout, approvalsHelp)
 		return flag.ErrHelp
 	}
-	verb, args, err := subcommand(args, "check")
+	verb, args, err := subcommand(args, "check", "list", "allow-once", "allow-always", "deny")
 	if err != nil {
 		return err
 	}
 	switch verb {
 	case "check":
 		return approvalsCheck(c, args)
+	case "list":
+		return approvalsList(ctx, c, args)
 	}
-	return nil
+	return approvalsAnswer(ctx, c, approvals.Choice(verb), args)
 }
 
 // envFlags collects repeated --env NAME=VALUE flags.
