@@ -1,8 +1,9 @@
 // Command gate benchmarks the gate against a bare reverse_proxy in one run:
 // the same in-process Caddy serves one site per variant, all proxying to the
-// same upstream, and the load alternates between them in rounds so drift on
-// the machine hits every variant alike. It prints requests/s, p50 and p99 per
-// variant and each variant's throughput as a ratio of bare reverse_proxy.
+// same upstream, and the load alternates between them in rounds (in a new
+// order each round) so drift on the machine hits every variant alike. It
+// prints requests/s, p50 and p99 per variant and each variant's throughput as
+// a ratio of bare reverse_proxy.
 //
 // The HMAC variant's load generator signs every request afresh (RFC 9421,
 // new nonce and created each time, as a real client must); its ratio is
@@ -24,9 +25,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -125,7 +128,11 @@ func run(duration time.Duration, conns, rounds int) error {
 	fmt.Printf("bench/gate: %d variants, %d connections, %d rounds of %s each, upstream %s\n",
 		len(variants), conns, rounds, duration/time.Duration(rounds), up)
 	for r := 0; r < rounds; r++ {
-		for _, v := range variants {
+		// A new order every round, so no variant always follows the same
+		// one (and inherits its garbage or its cooled caches).
+		for _, i := range rand.Perm(len(variants)) {
+			v := variants[i]
+			runtime.GC() // each run starts with a clean heap, not the previous run's garbage
 			if err := load(v, conns, duration/time.Duration(rounds)); err != nil {
 				return fmt.Errorf("%s: %w", v.name, err)
 			}
