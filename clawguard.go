@@ -1,8 +1,11 @@
 // Package clawguard registers clawguard's Caddy modules. It is the package
 // `xcaddy build --with github.com/clawguard/clawguard` imports: the gate
-// (http.handlers.clawguard, directive `clawguard`) and the clawguard app.
+// (http.handlers.clawguard, directive `clawguard`), the clawguard app, the
+// clawguard_signed and clawguard_tailnet reverse_proxy transports, and the
+// tailnet app and network (`bind tailnet/<node>`, global option `tailnet`).
 package clawguard
 
 import (
 	_ "github.com/clawguard/clawguard/caddymodule"
+	_ "github.com/clawguard/clawguard/tsnet"
 )

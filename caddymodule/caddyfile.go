@@ -48,6 +48,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        pending_ttl <duration>
 //	        require_device_signature [on|off]
 //	    }
+//	    tailnet_identity {
+//	        allow_users <login>...
+//	        allow_tags <tag:name>...
+//	    }
 //	    admins <identity>...
 //	}
 //
@@ -77,6 +81,8 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseRateLimit(d)
 		case "pairing":
 			err = g.parsePairing(d)
+		case "tailnet_identity":
+			err = g.parseTailnetIdentity(d)
 		case "admins":
 			err = g.parseAdmins(d)
 		case "state_dir":

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clawguard/clawguard/caddymodule/authn"
+	cgtailnet "github.com/clawguard/clawguard/tsnet"
 )
 
 func init() {
@@ -70,6 +71,13 @@ type Gate struct {
 	// Pairing configures device pairing and the admin API and UI under
 	// /.clawguard/ (see Pairing). Default: on, with its defaults.
 	Pairing *Pairing `json:"pairing,omitempty"`
+
+	// TailnetIdentity lets peers that reach the gate over the tailnet (a
+	// site bound to tailnet/<node>) in as themselves: their tailnet login or
+	// tags decide (see tsnet.Policy), and upstreams see tailnet:<login> or
+	// tailnet:tag:<tag>. Without it, tailnet requests need another
+	// credential; they never get local trust either way. Default: none.
+	TailnetIdentity *cgtailnet.Policy `json:"tailnet_identity,omitempty"`
 
 	// Admins are identities besides local ones allowed to use the admin API
 	// and UI (/.clawguard/api/, /.clawguard/ui/), as upstreams see them:

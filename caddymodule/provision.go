@@ -59,6 +59,10 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return err
 	}
 
+	if err := g.provisionTailnet(ctx); err != nil {
+		return err
+	}
+
 	if err := g.provisionRateLimit(); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clawguard/clawguard/caddymodule/authn"
 	"github.com/clawguard/clawguard/caddymodule/pairing"
+	cgtailnet "github.com/clawguard/clawguard/tsnet"
 )
 
 // outcome is the result of authenticating one request.
@@ -95,7 +96,8 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 }
 
 // authenticate applies the methods in a fixed order: a trusted proxy's
-// assertion, then presented credentials, then local trust. A presented
+// assertion, then presented credentials, then tailnet identity for requests
+// over the tailnet (never local trust for those), then local trust. A presented
 // credential that is wrong fails the request even from loopback, so a client
 // never silently runs as someone other than it claimed to be.
 func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
@@ -138,6 +140,9 @@ func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
 		return g.authenticateHMAC(r)
 	}
 
+	if cgtailnet.OverTailnet(r) {
+		return g.authenticateTailnet(r)
+	}
 	if g.localTrust {
 		if ok, why := g.local.IsLocal(r, peer); ok {
 			return verdict{outcome: authOK, method: authn.MethodLocal, id: authn.Identity{Method: authn.MethodLocal}}
@@ -176,8 +181,12 @@ func (g *Gate) stripUntrustedProxyHeaders(h http.Header, peer netip.Addr) {
 	}
 }
 
-// peerAddr is the TCP peer of the request.
+// peerAddr is the TCP peer of the request; over the tailnet, the peer's
+// tailnet address as the node saw it, which no listener wrapper changes.
 func peerAddr(r *http.Request) netip.Addr {
+	if ap, ok := cgtailnet.RemoteAddr(r); ok {
+		return ap.Addr().Unmap()
+	}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		return ap.Addr().Unmap()
 	}
@@ -190,8 +199,12 @@ func peerAddr(r *http.Request) netip.Addr {
 }
 
 // clientAddr is the client as Caddy determined it (honouring the server's
-// trusted_proxies), which the rate limiter keys on.
+// trusted_proxies), which the rate limiter keys on. A tailnet peer is its
+// tailnet address, whatever headers or PROXY lines it sent.
 func clientAddr(r *http.Request, peer netip.Addr) netip.Addr {
+	if cgtailnet.OverTailnet(r) {
+		return peer
+	}
 	if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		if a, err := netip.ParseAddr(s); err == nil {
 			return a.Unmap()

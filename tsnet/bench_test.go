@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
 // BenchmarkIdentify measures what the gate pays to learn who a tailnet peer
@@ -18,8 +20,8 @@ import (
 func BenchmarkIdentify(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tn := startTailnet(b, nil)
-	s, err := NodeConfig{ControlURL: tn.controlURL, Ephemeral: true}.Resolve("bench", b.TempDir())
+	tn := tsnettest.Start(b, nil)
+	s, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true}.Resolve("bench", b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -29,8 +31,8 @@ func BenchmarkIdentify(b *testing.B) {
 	}
 	defer ln.Close()
 	ip := waitNode(b, ctx, "bench")
-	client := tn.startClient(b, ctx, "client")
-	out, err := client.srv.Dial(ctx, "tcp", fmt.Sprintf("%s:9000", ip))
+	client := tn.Client(b, ctx, "client")
+	out, err := client.Srv.Dial(ctx, "tcp", fmt.Sprintf("%s:9000", ip))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func BenchmarkIdentify(b *testing.B) {
 	})
 	b.Run("cached", func(b *testing.B) {
 		for b.Loop() {
-			if p, ok, err := Identify(req); err != nil || !ok || p.LoginName != client.login {
+			if p, ok, err := Identify(req); err != nil || !ok || p.LoginName != client.Login {
 				b.Fatalf("Identify = %+v, %v, %v", p, ok, err)
 			}
 		}

@@ -24,6 +24,7 @@ type NodeHealth struct {
 	LastErrorAt time.Time    `json:"last_error_at,omitzero"` // when LastError was seen
 	TailnetIPs  []netip.Addr `json:"tailnet_ips,omitempty"`  // once running
 	Listeners   []uint16     `json:"listeners,omitempty"`    // tailnet ports being served
+	Dialers     int          `json:"dialers,omitempty"`      // open Dialers (e.g. reverse_proxy transports)
 }
 
 // Up reports whether the node is on the tailnet and its listeners accept.
@@ -58,6 +59,7 @@ func (n *node) snapshot() NodeHealth {
 		h.Listeners = append(h.Listeners, port)
 	}
 	slices.Sort(h.Listeners)
+	h.Dialers = n.dialers
 	return h
 }
 
@@ -73,6 +75,17 @@ var nodeUpDesc = prometheus.NewDesc("clawguard_tailnet_node_up",
 type configNodes struct {
 	mu       sync.Mutex
 	settings map[string]Settings // resolved, by node name
+}
+
+// NewNodeUpCollector returns a collector of clawguard_tailnet_node_up for
+// the named nodes, for a program without Caddy (the sidecar) to register
+// in its own registry.
+func NewNodeUpCollector(names ...string) prometheus.Collector {
+	c := &configNodes{settings: make(map[string]Settings, len(names))}
+	for _, n := range names {
+		c.settings[n] = Settings{}
+	}
+	return c
 }
 
 // get returns the settings of node name, defaults for an undeclared one.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -65,8 +66,19 @@ const (
 // r on, never by addresses or headers a client controls. Such a request is
 // never local, whatever its source address looks like.
 func OverTailnet(r *http.Request) bool {
-	_, ok := r.Context().Value(http.LocalAddrContextKey).(*connAddr)
-	return ok
+	return tailnetConn(r) != nil
+}
+
+// RemoteAddr is the tailnet address and port of the peer that sent r, as the
+// node saw it; ok is false when r did not arrive over the tailnet. Unlike
+// r.RemoteAddr it cannot be changed by a PROXY protocol header that a
+// listener wrapper honoured.
+func RemoteAddr(r *http.Request) (addr netip.AddrPort, ok bool) {
+	a := tailnetConn(r)
+	if a == nil {
+		return netip.AddrPort{}, false
+	}
+	return a.remote, true
 }
 
 // Identify tells whether r arrived over the tailnet and, if so, who sent it.
@@ -75,12 +87,89 @@ func OverTailnet(r *http.Request) bool {
 // peer is unknown (e.g. the node is shutting down): treat it as
 // unauthenticated, never as local.
 func Identify(r *http.Request) (peer Peer, ok bool, err error) {
-	a, ok := r.Context().Value(http.LocalAddrContextKey).(*connAddr)
-	if !ok {
+	a := tailnetConn(r)
+	if a == nil {
 		return Peer{}, false, nil
 	}
 	p, err := a.whois(r.Context())
 	return p, true, err
+}
+
+// tailnetConn finds the tailnet connection r arrived on: recorded by
+// ConnContext, or as the connection's LocalAddr when nothing wrapped it.
+func tailnetConn(r *http.Request) *connAddr {
+	ctx := r.Context()
+	if a, ok := ctx.Value(connKey{}).(*connAddr); ok {
+		return a
+	}
+	a, _ := ctx.Value(http.LocalAddrContextKey).(*connAddr)
+	return a
+}
+
+type connKey struct{}
+
+// ConnContext is an http.Server ConnContext hook (Caddy:
+// Server.RegisterConnContext) that records whether c is a tailnet
+// connection under whatever listener wrappers Caddy put around it. Without
+// it, OverTailnet relies on the connection's LocalAddr, which a wrapper may
+// replace: Caddy's proxy_protocol wrapper reports the PROXY header's
+// addresses, so a tailnet peer it trusts could pass for 127.0.0.1.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if _, done := ctx.Value(connKey{}).(*connAddr); done {
+		return ctx
+	}
+	if tc := unwrapConn(c); tc != nil {
+		return context.WithValue(ctx, connKey{}, tc.local)
+	}
+	return ctx
+}
+
+// unwrapConn follows c through connection wrappers down to one of our
+// tailnet connections, or returns nil. It knows the ways wrappers expose
+// what they wrap: NetConn (crypto/tls), Raw (go-proxyproto, Caddy's
+// proxy_protocol) and an embedded net.Conn field (Caddy's http_redirect).
+func unwrapConn(c net.Conn) *conn {
+	for range maxWrappers {
+		switch w := c.(type) {
+		case nil:
+			return nil
+		case *conn:
+			return w
+		case interface{ NetConn() net.Conn }:
+			c = w.NetConn()
+		case interface{ Raw() net.Conn }:
+			c = w.Raw()
+		default:
+			c = embeddedConn(c)
+		}
+	}
+	return nil
+}
+
+// maxWrappers bounds unwrapConn (a wrapper that returns itself must not
+// loop forever).
+const maxWrappers = 16
+
+var netConnType = reflect.TypeFor[net.Conn]()
+
+// embeddedConn returns the net.Conn embedded in the struct c points to, or
+// nil.
+func embeddedConn(c net.Conn) net.Conn {
+	v := reflect.ValueOf(c)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Anonymous && f.Type == netConnType && f.IsExported() {
+			inner, _ := v.Field(i).Interface().(net.Conn)
+			return inner
+		}
+	}
+	return nil
 }
 
 // whois asks the node who the peer is, at most once per whoisTTL per

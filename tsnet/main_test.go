@@ -15,38 +15,24 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"tailscale.com/envknob"
-	"tailscale.com/ipn/store/mem"
-	"tailscale.com/net/netns"
-	"tailscale.com/tailcfg"
-	ts "tailscale.com/tsnet"
-	"tailscale.com/tstest/integration"
-	"tailscale.com/tstest/integration/testcontrol"
-	"tailscale.com/types/logger"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
-var verbose = flag.Bool("verbose-tailnet", false, "print control, DERP and node logs")
-
-// TestMain keeps every tsnet node offline and on loopback, as tsnet's own
-// tests do: no port mapping probes, no host addresses, no log upload. The
-// knobs are cached on first read, so they are set before anything runs.
+// TestMain keeps every tsnet node offline and on loopback (tsnettest),
+// before anything runs.
 func TestMain(m *testing.M) {
-	envknob.Setenv("TS_DISABLE_PORTMAPPER", "1")
-	envknob.Setenv("TS_DEBUG_OMIT_LOCAL_ADDRS", "1")
-	envknob.Setenv("TS_NO_LOGS_NO_SUPPORT", "true")
-	netns.SetEnabled(false)
+	tsnettest.Offline()
 	retryMin, retryMax = 50*time.Millisecond, 200*time.Millisecond
 	flag.Parse()
 	os.Exit(runTests(m))
@@ -83,97 +69,6 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// tailnet is an offline tailnet: Tailscale's test control server and a DERP
-// relay on 127.0.0.1.
-type tailnet struct {
-	controlURL string
-	control    *testcontrol.Server
-}
-
-func startTailnet(t testing.TB, configure func(*testcontrol.Server)) *tailnet {
-	t.Helper()
-	logf := logger.Discard
-	if *verbose {
-		logf = t.Logf
-	}
-	derpMap := integration.RunDERPAndSTUN(t, logf, "127.0.0.1")
-	control := &testcontrol.Server{
-		DERPMap:        derpMap,
-		DNSConfig:      &tailcfg.DNSConfig{Proxied: true},
-		MagicDNSDomain: "tail-scale.ts.net",
-		Logf:           logf,
-	}
-	if configure != nil {
-		configure(control)
-	}
-	control.HTTPTestServer = httptest.NewUnstartedServer(control)
-	control.HTTPTestServer.Start()
-	t.Cleanup(control.HTTPTestServer.Close)
-	return &tailnet{controlURL: control.HTTPTestServer.URL, control: control}
-}
-
-// client is a tailnet member outside Caddy: a plain tsnet node.
-type client struct {
-	srv   *ts.Server
-	login string
-	http  *http.Client
-}
-
-func (tn *tailnet) startClient(t testing.TB, ctx context.Context, hostname string, tags ...string) *client {
-	t.Helper()
-	srv := &ts.Server{
-		Dir:           filepath.Join(t.TempDir(), hostname),
-		ControlURL:    tn.controlURL,
-		Hostname:      hostname,
-		Store:         new(mem.Store),
-		Ephemeral:     true,
-		AdvertiseTags: tags,
-		UserLogf:      logger.Discard,
-	}
-	if *verbose {
-		srv.Logf = t.Logf
-	}
-	t.Cleanup(func() { srv.Close() })
-	if _, err := srv.Up(ctx); err != nil {
-		t.Fatalf("client %s up: %v", hostname, err)
-	}
-	waitHomeDERP(t, ctx, srv)
-	lc, err := srv.LocalClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := lc.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{srv: srv, login: st.User[st.Self.UserID].LoginName}
-	c.http = &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{DialContext: srv.Dial, DisableKeepAlives: true},
-	}
-	return c
-}
-
-// waitHomeDERP waits until s has a home DERP region and has heard from it:
-// before that, DERP drops packets for s and a fast test loses its first
-// request (the recipe of tsnet's own tests).
-func waitHomeDERP(t testing.TB, ctx context.Context, s *ts.Server) {
-	t.Helper()
-	h := s.Sys().HealthTracker.Get()
-	ms := s.Sys().MagicSock.Get()
-	for {
-		if r := ms.GetLastNetcheckReport(ctx); r != nil && r.PreferredDERP != 0 &&
-			!h.GetDERPRegionReceivedTime(r.PreferredDERP).IsZero() {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for home DERP: %v", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // waitNode waits until our node called name is running and reachable, and
 // returns its IPv4 tailnet address.
 func waitNode(t testing.TB, ctx context.Context, name string) netip.Addr {
@@ -182,7 +77,7 @@ func waitNode(t testing.TB, ctx context.Context, name string) netip.Addr {
 		h, ok := NodeStatus(name)
 		if ok && h.Up() && len(h.TailnetIPs) > 0 {
 			n := nodes.current(name)
-			waitHomeDERP(t, ctx, n.srv)
+			tsnettest.WaitHomeDERP(t, ctx, n.srv)
 			for _, ip := range h.TailnetIPs {
 				if ip.Is4() {
 					return ip
@@ -198,9 +93,9 @@ func waitNode(t testing.TB, ctx context.Context, name string) netip.Addr {
 }
 
 // get fetches url through c and decodes the whoami answer.
-func (c *client) get(t testing.TB, url string) whoamiAnswer {
+func get(t testing.TB, c *tsnettest.Client, url string) whoamiAnswer {
 	t.Helper()
-	res, err := c.http.Get(url)
+	res, err := c.HTTP.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s over the tailnet: %v", url, err)
 	}

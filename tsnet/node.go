@@ -116,6 +116,7 @@ type node struct {
 	mu        sync.Mutex
 	health    NodeHealth
 	listeners map[uint16]*sharedListener
+	dialers   int // open Dialers
 }
 
 func newNode(name string, s Settings, prev *node, log *zap.Logger) *node {

@@ -35,7 +35,7 @@ func (p Policy) Validate() error {
 		}
 	}
 	if len(p.AllowUsers) == 0 && len(p.AllowTags) == 0 {
-		return errors.New("tailnet_identity: allows nobody; list allow_users and/or allow_tags")
+		return errors.New("allows nobody: list allow_users and/or allow_tags")
 	}
 	return nil
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,21 +58,9 @@ func tailnetStatus(ctx context.Context, c *cli, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+*admin+"/tailnet/nodes", nil)
+	nodes, err := tsnet.FetchHealth(ctx, *admin)
 	if err != nil {
-		return usageError{fmt.Sprintf("--admin %q: %v", *admin, err)}
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("reading tailnet status from Caddy's admin endpoint: %w", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("reading tailnet status: admin endpoint answered %s (is this clawguard's Caddy?)", res.Status)
-	}
-	var nodes []tsnet.NodeHealth
-	if err := json.NewDecoder(res.Body).Decode(&nodes); err != nil {
-		return fmt.Errorf("reading tailnet status: %w", err)
+		return err
 	}
 	if *asJSON {
 		if err := c.writeJSON(nodes); err != nil {

@@ -1,0 +1,101 @@
+package tsnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// Dialer connects out over the tailnet through one of this process's
+// nodes: how the gate host reaches a sidecar on another host. It holds a
+// reference on the node, like a listener, so the node runs while the
+// Dialer is open (also with no listener on it) and a Caddy reload that
+// opens the next config's Dialer before closing this one keeps it up.
+type Dialer struct {
+	n         *node
+	closeOnce sync.Once
+}
+
+// NewDialer returns a Dialer through the node called name, starting the
+// node with settings s if it is not running yet. Like Listen, it returns
+// at once; Dial waits for the node.
+func NewDialer(name string, s Settings, log *zap.Logger) (*Dialer, error) {
+	if err := ValidNodeName(name); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	n := nodes.acquire(name, s, log)
+	n.mu.Lock()
+	n.dialers++
+	n.mu.Unlock()
+	return &Dialer{n: n}, nil
+}
+
+// Dialer returns a Dialer through the node called name with this config's
+// settings for it (the defaults for a node the app does not name).
+func (a *App) Dialer(name string) (*Dialer, error) {
+	if err := ValidNodeName(name); err != nil {
+		return nil, fmt.Errorf("tailnet: %w", err)
+	}
+	s, err := a.nodes.get(name, a.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("tailnet: %w", err)
+	}
+	return NewDialer(name, s, a.log)
+}
+
+// Node is the name of the node the Dialer dials through.
+func (d *Dialer) Node() string { return d.n.name }
+
+// Dial connects to address (host:port, with a tailnet IP or MagicDNS name)
+// over the tailnet. While the node is not up it waits, until ctx ends;
+// the error then says what state the node is in.
+func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	n := d.n
+	select {
+	case <-n.ready:
+	case <-n.done:
+		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, errNodeClosed)
+	case <-ctx.Done():
+		return nil, d.notUp(address, ctx.Err())
+	}
+	c, err := n.srv.Dial(ctx, network, address)
+	switch {
+	case err == nil:
+		return c, nil
+	case ctx.Err() != nil && n.snapshot().State != StateRunning:
+		return nil, d.notUp(address, ctx.Err())
+	default:
+		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, err)
+	}
+}
+
+// notUp is the error of a dial that waited in vain for the node.
+func (d *Dialer) notUp(address string, err error) error {
+	h := d.n.snapshot()
+	state := h.State
+	if h.Error != "" {
+		state += ": " + h.Error
+	}
+	return fmt.Errorf("dialing %s over tailnet node %s: the node is not up (%s): %w", address, d.n.name, state, err)
+}
+
+// Close releases the Dialer's reference on the node; the last reference
+// stops the node. Connections already dialed end with the node.
+func (d *Dialer) Close() error {
+	d.closeOnce.Do(func() {
+		d.n.mu.Lock()
+		d.n.dialers--
+		d.n.mu.Unlock()
+		nodes.release(d.n)
+	})
+	return nil
+}
+
+var errNodeClosed = errors.New("the node has stopped")

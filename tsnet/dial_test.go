@@ -1,0 +1,119 @@
+package tsnet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"tailscale.com/tstest"
+	"tailscale.com/tstest/integration/testcontrol"
+
+	"github.com/clawguard/clawguard/tsnet/tsnettest"
+)
+
+// TestDialer: a node with no listener, only a Dialer, reaches another
+// node's listener (what the gate's clawguard_tailnet transport does), is
+// seen there as itself, and stops with its last Dialer.
+func TestDialer(t *testing.T) {
+	tstest.ResourceCheck(t)
+	checkNoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	tn := tsnettest.Start(t, func(c *testcontrol.Server) { c.TagOwners = map[string][]string{"tag:gate": nil} })
+	side, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true}.Resolve("side", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen("side", side, 8080, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok, err := Identify(r)
+		a := whoamiAnswer{OverTailnet: ok, Peer: p}
+		if err != nil {
+			a.Error = err.Error()
+		}
+		json.NewEncoder(w).Encode(a)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	gw, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true, Tags: []string{"tag:gate"}}.Resolve("gw", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDialer("gw", gw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ip := waitNode(t, ctx, "side")
+	waitNode(t, ctx, "gw")
+	if h, _ := NodeStatus("gw"); h.Dialers != 1 || len(h.Listeners) != 0 {
+		t.Errorf("gw health: %+v, want 1 dialer and no listener", h)
+	}
+
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.Dial, DisableKeepAlives: true}}
+	res, err := hc.Get(fmt.Sprintf("http://%s:8080/", ip))
+	if err != nil {
+		t.Fatalf("GET through the dialer: %v", err)
+	}
+	a := decodeAnswer(t, res)
+	if !a.OverTailnet || a.Error != "" || !strings.HasPrefix(a.Peer.NodeName, "gw.") || len(a.Peer.Tags) != 1 || a.Peer.Tags[0] != "tag:gate" {
+		t.Fatalf("side saw %+v; want tagged node gw", a)
+	}
+	// MagicDNS names resolve through the node.
+	res, err = hc.Get("http://side:8080/")
+	if err != nil {
+		t.Fatalf("GET side by its MagicDNS name: %v", err)
+	}
+	if a := decodeAnswer(t, res); !strings.HasPrefix(a.Peer.NodeName, "gw.") {
+		t.Fatalf("by name: %+v", a)
+	}
+
+	d.Close()
+	if _, ok := NodeStatus("gw"); ok {
+		t.Error("node gw still running after its only Dialer closed")
+	}
+	if _, err := d.Dial(ctx, "tcp", fmt.Sprintf("%s:8080", ip)); !errors.Is(err, errNodeClosed) {
+		t.Errorf("dial after close: %v, want %v", err, errNodeClosed)
+	}
+}
+
+// TestDialerNodeDown: dialing through a node that cannot come up fails
+// when the caller's deadline passes, saying what state the node is in.
+func TestDialerNodeDown(t *testing.T) {
+	tstest.ResourceCheck(t)
+	checkNoNodes(t)
+	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	s, err := NodeConfig{ControlURL: closed, Ephemeral: true}.Resolve("down", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDialer("down", s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = d.Dial(ctx, "tcp", "100.64.0.1:80")
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "tailnet node down: the node is not up (") {
+		t.Fatalf("dial through a node that is down: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("dial took %v past its deadline", took)
+	}
+	t.Logf("error: %v", err)
+	if _, err := NewDialer("Bad Name", s, nil); err == nil {
+		t.Error("NewDialer accepted an invalid node name")
+	}
+}
