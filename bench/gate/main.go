@@ -44,6 +44,7 @@ import (
 	_ "github.com/clawguard/clawguard/caddymodule"
 	"github.com/clawguard/clawguard/httpsig"
 	"github.com/clawguard/clawguard/internal/testcaddy"
+	"github.com/clawguard/clawguard/internal/testport"
 )
 
 // variant is one site of the benchmark: its gate options (empty for bare
@@ -154,23 +155,14 @@ func startUpstream() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func startCaddy(variants []*variant, upstream, stateDir string) error {
-	admin, err := freePort()
+	admin, _, err := testport.Reserve()
 	if err != nil {
 		return err
 	}
 	cfg := testcaddy.Global(admin)
 	for _, v := range variants {
-		if v.port, err = freePort(); err != nil {
+		if v.port, _, err = testport.Reserve(); err != nil {
 			return err
 		}
 		gate := ""

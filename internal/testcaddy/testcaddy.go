@@ -16,17 +16,21 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile" // the caddyfile adapter
 	_ "github.com/caddyserver/caddy/v2/modules/standard"      // reverse_proxy, respond, …
+
+	"github.com/clawguard/clawguard/internal/testport"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a loopback TCP port reserved for the rest of the test
+// across every process on the machine (see internal/testport), so that two
+// test binaries never give their Caddys the same port.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, release, err := testport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(release)
+	return port
 }
 
 // Adapt turns a Caddyfile into Caddy JSON with the real adapter.
