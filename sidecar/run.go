@@ -47,6 +47,9 @@ type DaemonOptions struct {
 	Handlers map[string]http.Handler
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
+	// Tailnet, if set, serves the API on a tailnet node too (tailnet.go).
+	// Default nil: the socket only.
+	Tailnet *TailnetOptions
 }
 
 // shutdownTimeout bounds how long shutdown may take (running commands are
@@ -123,6 +126,11 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	}
 	l, err := Listen(o.SocketPath)
 	if err != nil {
+		mgr.Close(context.Background())
+		return err
+	}
+	if err := serveTailnet(o.Tailnet, srv, cfg, o.StateDir, o.Logger); err != nil {
+		l.Close()
 		mgr.Close(context.Background())
 		return err
 	}

@@ -20,7 +20,7 @@ func init() {
 }
 
 func runSidecar(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("sidecar", "sidecar [--state-dir DIR] [--config FILE] [--socket PATH] [--log-format json|text] [--log-level LEVEL] [--check [--json]]")
+	fs := c.flagSet("sidecar", "sidecar [--state-dir DIR] [--config FILE] [--socket PATH] [--log-format json|text] [--log-level LEVEL] [--check [--json]] "+tailnetUsage)
 	sd := stateDirFlag(fs)
 	config := fs.String("config", "", "config file (default <state_dir>/"+sidecar.ConfigFile+"; a missing file means defaults: everything denied)")
 	socket := fs.String("socket", "", "unix socket path, mode 0600 (default <state_dir>/"+sidecar.SocketFile+"); the sidecar never listens on TCP")
@@ -28,11 +28,16 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	check := fs.Bool("check", false, "validate the config file and exit (prints the effective config with --json)")
 	asJSON := fs.Bool("json", false, "with --check: print the effective config, defaults filled in, as JSON")
+	tn := addTailnetFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	tailnet, err := tn.options(fs)
+	if err != nil {
+		return err
 	}
 	logger, err := sidecarLogger(c.stderr, *format, *level)
 	if err != nil {
@@ -62,7 +67,7 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	return sidecar.Run(ctx, sidecar.DaemonOptions{StateDir: dir, ConfigPath: cfgPath, SocketPath: *socket, Logger: logger})
+	return sidecar.Run(ctx, sidecar.DaemonOptions{StateDir: dir, ConfigPath: cfgPath, SocketPath: *socket, Logger: logger, Tailnet: tailnet})
 }
 
 func sidecarLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -187,7 +187,10 @@ func (c *Client) WaitPeer(t testing.TB, ctx context.Context, hostname string) ne
 			seen = seen[:0]
 			for _, p := range st.Peer {
 				seen = append(seen, p.HostName)
-				if p.HostName != hostname {
+				// Until the peer has a home DERP, packets to it are
+				// dropped and WireGuard retries its handshake only after
+				// 5 s: wait for the control server to announce one.
+				if p.HostName != hostname || p.Relay == "" {
 					continue
 				}
 				for _, ip := range p.TailscaleIPs {
