@@ -12,6 +12,7 @@ import (
 // serialized inner list, without a trailing newline.
 func signatureBase(m *message, p *sigParams) (string, error) {
 	var b strings.Builder
+	b.Grow(512) // a typical base; saves the builder's repeated growth
 	for _, name := range p.components {
 		v, err := m.component(name)
 		if err != nil {

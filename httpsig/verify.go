@@ -2,12 +2,16 @@ package httpsig
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
+	"hash"
+	"io"
 	"net/http"
 	"net/textproto"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -85,6 +89,9 @@ type Config struct {
 // concurrent use.
 type Verifier struct {
 	cfg Config
+	// macs holds, per keyid, HMAC states already keyed: Reset restores one
+	// in a few nanoseconds, where hmac.New hashes the key pads again.
+	macs map[string]*sync.Pool
 }
 
 // Result describes a verified signature.
@@ -117,7 +124,11 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("httpsig verifier: %w", err)
 	}
-	return &Verifier{cfg: cfg}, nil
+	v := &Verifier{cfg: cfg, macs: make(map[string]*sync.Pool, len(keys))}
+	for id, k := range keys {
+		v.macs[id] = &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}
+	}
+	return v, nil
 }
 
 // setDefaults checks every field but Keys and fills in the defaults.
@@ -194,11 +205,17 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 // without policy.
 func (v *Verifier) verifySignature(r *http.Request) (string, *sigParams, error) {
 	return v.verifyWith(r, AlgHMACSHA256, func(keyid, base string, sig []byte) *Error {
-		key, ok := v.cfg.Keys[keyid]
+		pool, ok := v.macs[keyid]
 		if !ok {
 			return refuse(CodeUnknownKey, "keyid %q is not known", keyid)
 		}
-		if !hmac.Equal(hmacSHA256(key, base), sig) {
+		mac := pool.Get().(hash.Hash)
+		mac.Reset()
+		io.WriteString(mac, base)
+		var sum [sha256.Size]byte
+		ok = hmac.Equal(mac.Sum(sum[:0]), sig)
+		pool.Put(mac)
+		if !ok {
 			return refuse(CodeBadSignature, "the signature does not match the request")
 		}
 		return nil
