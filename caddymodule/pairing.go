@@ -41,6 +41,9 @@ type Pairing struct {
 	// content-digest, with created and nonce (replays refused). A stolen
 	// token alone is then useless. Default: false.
 	RequireDeviceSignature bool `json:"require_device_signature,omitempty"`
+	// Approvals forwards the exec approvals admin API (the UI's section)
+	// to the sidecar (see Approvals). Default: its defaults.
+	Approvals *Approvals `json:"approvals,omitempty"`
 }
 
 // Bounds of pending_ttl.
@@ -70,6 +73,7 @@ type gatePairing struct {
 	server   *pairing.Server
 	verifier *httpsig.Ed25519Verifier // with require_device_signature
 	metrics  *pairingMetrics
+	sidecar  *approvalsProxy // the approvals API, forwarded to the sidecar
 }
 
 // adminIdentity is what `admins` accepts: an identity as the gate names it
@@ -122,6 +126,10 @@ func (g *Gate) provisionPairing(ctx caddy.Context) error {
 	}
 	h := v.(storeHandle)
 	p := &gatePairing{key: dir, store: h.Store, metrics: g.metrics.pairing}
+	if p.sidecar, err = newApprovalsProxy(cfg.Approvals, dir); err != nil {
+		pairingStores.Delete(dir)
+		return err
+	}
 	if cfg.RequireDeviceSignature {
 		p.verifier, err = httpsig.NewEd25519Verifier(httpsig.Ed25519Config{
 			PublicKey: func(id string) (ed25519.PublicKey, bool) { return h.PublicKey(id) },
@@ -195,7 +203,7 @@ func (g *Gate) serveOpen(w http.ResponseWriter, r *http.Request, peer netip.Addr
 	if g.localTrust {
 		c.Local, _ = g.local.IsLocal(r, peer)
 	}
-	g.pairing.server.ServeHTTP(w, r.WithContext(pairing.WithCaller(r.Context(), c)))
+	g.serveOpenRoute(w, r.WithContext(pairing.WithCaller(r.Context(), c)), c.Local)
 	return nil
 }
 
@@ -211,7 +219,7 @@ func (g *Gate) serveAdmin(w http.ResponseWriter, r *http.Request, v verdict, pee
 	}
 	c := g.caller(r, peer)
 	c.Identity, c.Local = id, v.id.Method == authn.MethodLocal
-	g.pairing.server.ServeHTTP(w, r.WithContext(pairing.WithCaller(r.Context(), c)))
+	g.serveAdminRoute(w, r.WithContext(pairing.WithCaller(r.Context(), c)), v.id)
 	return nil
 }
 

@@ -12,6 +12,10 @@ import (
 //	    auto_approve_local on|off
 //	    pending_ttl <duration>
 //	    require_device_signature [on|off]
+//	    approvals {
+//	        socket <path>
+//	        identity_key <keyid> <secret>
+//	    }
 //	}
 func (g *Gate) parsePairing(d *caddyfile.Dispenser) error {
 	p := &Pairing{}
@@ -50,6 +54,12 @@ func (g *Gate) parsePairing(d *caddyfile.Dispenser) error {
 			default:
 				return d.Errf("pairing require_device_signature: want on or off, got %q", args)
 			}
+		case "approvals":
+			a, err := parseApprovals(d)
+			if err != nil {
+				return err
+			}
+			p.Approvals = a
 		default:
 			return d.Errf("unknown pairing option %q", opt)
 		}

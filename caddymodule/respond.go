@@ -23,6 +23,11 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, code, 
 		c.Write(zap.Int("status", status), zap.String("code", code), zap.String("remote", r.RemoteAddr),
 			zap.String("method", r.Method), zap.String("path", r.URL.Path))
 	}
+	return writeErrorBody(w, status, code, msg)
+}
+
+// writeErrorBody writes the JSON refusal body with its status.
+func writeErrorBody(w http.ResponseWriter, status int, code, msg string) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
