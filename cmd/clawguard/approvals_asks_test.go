@@ -195,3 +195,16 @@ func TestApprovalsCLI(t *testing.T) {
 		t.Fatalf("tampering not reported: %q", r.stdout)
 	}
 }
+
+// TestSidecarCheckApprovals: `sidecar --check` also refuses the approvals
+// file the sidecar would refuse to start on.
+func TestSidecarCheckApprovals(t *testing.T) {
+	dir := t.TempDir()
+	r := runCLI(nil, nil, "sidecar", "--check", "--state-dir", dir)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "policy: approvals "+approvals.DefaultPath(dir)) || !strings.Contains(r.stdout, "gateway_host false") {
+		t.Fatalf("check: %q", r.stdout)
+	}
+	os.WriteFile(approvals.DefaultPath(dir), []byte(`{"version": 1, "defaults": {"ask_fallback": "full"}}`), 0o600)
+	wantCode(t, runCLI(nil, nil, "sidecar", "--check", "--state-dir", dir), 1, "ask_fallback", "full is not allowed")
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/clawguard/clawguard/approvals"
 	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
 )
@@ -22,7 +23,7 @@ func init() {
 func runSidecar(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("sidecar", "sidecar [--state-dir DIR] [--config FILE] [--socket PATH] [--log-format json|text] [--log-level LEVEL] [--check [--json]] "+tailnetUsage)
 	sd := stateDirFlag(fs)
-	config := fs.String("config", "", "config file (default <state_dir>/"+sidecar.ConfigFile+"; a missing file means defaults: everything denied)")
+	config := fs.String("config", "", "config file (default <state_dir>/"+sidecar.ConfigFile+"; a missing file means defaults: the approvals policy decides, no host commands)")
 	socket := fs.String("socket", "", "unix socket path, mode 0600 (default <state_dir>/"+sidecar.SocketFile+"); the sidecar never listens on TCP")
 	format := fs.String("log-format", "json", "log format: json or text (logs go to stderr)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -56,10 +57,20 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
+		policy := "exec_allow (the approvals file is not used while it is set)"
+		if len(cfg.ExecAllow) == 0 {
+			// The file the sidecar would refuse to start on.
+			store, err := approvals.OpenStore(approvals.DefaultPath(dir))
+			if err != nil {
+				return err
+			}
+			policy = "approvals " + store.Path()
+		}
 		if *asJSON {
 			return c.writeJSON(cfg)
 		}
-		fmt.Fprintf(c.stdout, "%s: OK (%d sandbox profiles, %d exec_allow rules, instance %s)\n", cfgPath, len(cfg.Sandboxes), len(cfg.ExecAllow), cfg.Instance)
+		fmt.Fprintf(c.stdout, "%s: OK (%d sandbox profiles, %d exec_allow rules, instance %s)\npolicy: %s; gateway_host %t\n",
+			cfgPath, len(cfg.Sandboxes), len(cfg.ExecAllow), cfg.Instance, policy, cfg.GatewayHost)
 		return nil
 	}
 	if *socket != "" {
