@@ -277,7 +277,7 @@ func TestApprovalsSandbox(t *testing.T) {
 // every other host request is refused and recorded.
 func TestApprovalsElevated(t *testing.T) {
 	t.Parallel()
-	d := startDaemon(t, `{"instance": "INSTANCE", "gateway_host": true, "host": {"timeout": "20s"}}`, withApprovals(t, `{"version": 1,
+	d := startDaemon(t, `{"instance": "INSTANCE", "gateway_host": true, "host": {"timeout": "20s", "output_limit_bytes": 200}}`, withApprovals(t, `{"version": 1,
 	  "defaults": {"mode": "allowlist"},
 	  "agents": {
 	    "ops": {"elevated": true, "allow": [{"path": "/usr/bin/echo"}, {"path": "/usr/bin/env", "args": "^$"}, {"path": "/usr/bin/sleep"}]},
@@ -288,6 +288,11 @@ func TestApprovalsElevated(t *testing.T) {
 	code, body := d.do("POST", "/v1/exec", host("ops", "echo", "elevated-ok"), agentID)
 	if code != 200 || body["stdout"] != "elevated-ok\n" || body["exit_code"] != 0.0 {
 		t.Fatalf("elevated echo: %d %v", code, body)
+	}
+
+	code, body = d.do("POST", "/v1/exec", host("ops", "echo", strings.Repeat("x", 300)), agentID)
+	if code != 200 || body["stdout"] != strings.Repeat("x", 200) || body["stdout_truncated"] != true {
+		t.Fatalf("output past output_limit_bytes: %d %v", code, body)
 	}
 
 	// The command gets PATH, HOME and nothing of the sidecar's environment
@@ -341,8 +346,8 @@ func TestApprovalsElevated(t *testing.T) {
 			denied++
 		}
 	}
-	if len(runs) != 6 || runs[0]["phase"] != "start" || runs[0]["exec"] != "/usr/bin/echo" || runs[0]["command"] != "echo elevated-ok" ||
-		runs[1]["phase"] != "exit" || runs[1]["exit_code"] != 0.0 || runs[1]["run_id"] != runs[0]["run_id"] || runs[5]["timed_out"] != true {
+	if len(runs) != 8 || runs[0]["phase"] != "start" || runs[0]["exec"] != "/usr/bin/echo" || runs[0]["command"] != "echo elevated-ok" ||
+		runs[1]["phase"] != "exit" || runs[1]["exit_code"] != 0.0 || runs[1]["run_id"] != runs[0]["run_id"] || runs[7]["timed_out"] != true {
 		t.Fatalf("elevated runs in the trail: %v", runs)
 	}
 	if denied != 5 {

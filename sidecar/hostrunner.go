@@ -13,7 +13,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -154,38 +153,30 @@ func (h *hostRunner) Run(ctx context.Context, req ExecRequest, stdout, stderr io
 }
 
 // run starts the program in its own process group, so a timeout or a
-// cancellation kills everything it started.
+// cancellation kills everything it started; output a child that left the
+// group keeps open is cut off WaitDelay after the command ends.
 func (h *hostRunner) run(ctx context.Context, req ExecRequest, exe string, timeout time.Duration, stdout, stderr io.Writer) (RunResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	out := &cappedWriter{w: stdout, left: h.cfg.OutputLimitBytes}
+	errOut := &cappedWriter{w: stderr, left: h.cfg.OutputLimitBytes}
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Args = req.Argv
 	cmd.Dir = req.Cwd
 	cmd.Env = h.env(req.Env)
+	cmd.Stdout, cmd.Stderr = out, errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	outR, err := cmd.StdoutPipe()
-	if err != nil {
-		return RunResult{}, err
-	}
-	errR, err := cmd.StderrPipe()
-	if err != nil {
-		return RunResult{}, err
-	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return RunResult{}, fmt.Errorf("host exec: %w", err)
 	}
-	var res RunResult
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); res.StdoutTruncated = copyCapped(stdout, outR, h.cfg.OutputLimitBytes) }()
-	go func() { defer wg.Done(); res.StderrTruncated = copyCapped(stderr, errR, h.cfg.OutputLimitBytes) }()
-	wg.Wait() // the pipes must be drained before Wait closes them
 	waitErr := cmd.Wait()
-	res.Duration = time.Since(start)
-	res.ExitCode = cmd.ProcessState.ExitCode()
+	res := RunResult{
+		Duration: time.Since(start), ExitCode: cmd.ProcessState.ExitCode(),
+		StdoutTruncated: out.dropped, StderrTruncated: errOut.dropped,
+	}
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		res.TimedOut = true
@@ -197,17 +188,25 @@ func (h *hostRunner) run(ctx context.Context, req ExecRequest, exe string, timeo
 	return res, nil
 }
 
-// copyCapped copies at most limit bytes of r to w (nil discards), drains
-// the rest, and reports whether anything was dropped.
-func copyCapped(w io.Writer, r io.Reader, limit int64) bool {
-	if w == nil {
-		w = io.Discard
+// cappedWriter passes on the first left bytes and drops the rest. It never
+// fails, so a command is never blocked by its output or by a receiver that
+// went away.
+type cappedWriter struct {
+	w       io.Writer
+	left    int64
+	dropped bool
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	keep := min(int64(len(p)), max(c.left, 0))
+	c.left -= keep
+	c.dropped = c.dropped || keep < int64(len(p))
+	if keep > 0 && c.w != nil {
+		if _, err := c.w.Write(p[:keep]); err != nil {
+			c.w = nil
+		}
 	}
-	// A receiver that fails stops the first copy; the rest is drained all
-	// the same, so the command is never blocked on a full pipe.
-	io.Copy(w, io.LimitReader(r, limit))
-	n, _ := io.Copy(io.Discard, r)
-	return n > 0
+	return len(p), nil
 }
 
 // env is the host command's environment: PATH, HOME and the request's own
