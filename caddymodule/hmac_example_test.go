@@ -4,17 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/vault"
 )
-
-// exampleOptIn matches the commented-out hmac and clawguard_signed blocks of
-// Caddyfile.example: a line whose comment is a directive of those blocks.
-var exampleOptIn = regexp.MustCompile(`^(\t+)# (hmac ci |\t|\}|transport clawguard_signed )`)
 
 // TestCaddyfileExampleHMAC uncomments the example's hmac and
 // clawguard_signed blocks and runs the result as documented, so the
@@ -24,15 +19,7 @@ func TestCaddyfileExampleHMAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	uncommented := 0
-	for _, l := range strings.Split(string(src), "\n") {
-		if m := exampleOptIn.FindStringSubmatch(l); m != nil {
-			l = m[1] + strings.TrimPrefix(l, m[1]+"# ")
-			uncommented++
-		}
-		lines = append(lines, l)
-	}
+	example, uncommented := uncommentExample(string(src), "hmac ci ", "transport clawguard_signed ")
 	if uncommented < 8 {
 		t.Fatalf("found only %d lines of the hmac and clawguard_signed examples", uncommented)
 	}
@@ -52,7 +39,7 @@ func TestCaddyfileExampleHMAC(t *testing.T) {
 	cfg := strings.NewReplacer(
 		"localhost:2019", fmt.Sprintf("localhost:%d", testcaddy.FreePort(t)),
 		":18789", fmt.Sprintf(":%d", port),
-	).Replace(strings.Join(lines, "\n"))
+	).Replace(example)
 	if !strings.Contains(cfg, "\t\thmac ci {vault.hmac_ci} {\n") || !strings.Contains(cfg, "\t\ttransport clawguard_signed {\n") {
 		t.Fatalf("uncommenting failed:\n%s", cfg)
 	}

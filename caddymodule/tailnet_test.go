@@ -49,7 +49,7 @@ type tailnetEnv struct {
 // tailnetTest prepares a tailnet test: Caddy's process-wide goroutines
 // started, the goroutine check armed, and a check that every node stopped
 // before the state directory goes.
-func tailnetTest(t *testing.T) *tailnetEnv {
+func tailnetTest(t testing.TB) *tailnetEnv {
 	t.Helper()
 	if err := testcaddy.LoadErr(tailnetGlobal("")); err != nil {
 		t.Fatalf("warming up Caddy: %v", err)
@@ -76,13 +76,16 @@ func tailnetTest(t *testing.T) *tailnetEnv {
 }
 
 // tailnetGlobal is the global options block of the tailnet tests, with
-// extra (already indented) option lines inside it.
+// extra (already indented) option lines inside it. Storage checks and
+// cleaning are off: their lock-refreshing goroutines would outlive a test.
 func tailnetGlobal(extra string) string {
 	return fmt.Sprintf(`{
 	admin localhost:%d
 	auto_https off
 	persist_config off
 	skip_install_trust
+	storage_check off
+	storage_clean_interval off
 	log {
 		output discard
 	}

@@ -59,6 +59,11 @@ func (d *Dialer) Node() string { return d.n.name }
 func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	n := d.n
 	select {
+	case <-n.done: // checked first: a stopped node is also ready
+		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, errNodeClosed)
+	default:
+	}
+	select {
 	case <-n.ready:
 	case <-n.done:
 		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, errNodeClosed)
