@@ -38,7 +38,13 @@ func startStack(t *testing.T, stateDir string, args ...string) (*stack.Stack, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Kill)
+	// Stop gracefully: `up` waits for the sidecar, which removes its
+	// per-session sandboxes, before the leak checks of sandboxtest run.
+	t.Cleanup(func() {
+		if err := s.Stop(30 * time.Second); err != nil {
+			t.Errorf("stopping clawguard up: %v", err)
+		}
+	})
 	token, err := s.Ready(90 * time.Second)
 	if err != nil {
 		t.Fatal(err)
