@@ -52,7 +52,7 @@ type approvalEngine struct {
 	profiles interface {
 		Profile(agent string) (sandbox.Profile, error)
 	}
-	images      *imageTrees
+	images      *imageFiles
 	node        string
 	gatewayHost bool
 	hostPath    string
@@ -63,21 +63,22 @@ type approvalEngine struct {
 // plugApprovals fills in o's Policy, Host and Handlers where the caller
 // left them unset: the approvals engine on <state_dir>/approvals.json and
 // the host runner — unless the config still uses the interim exec_allow
-// list, which then stays the policy. The engine closes when ctx ends,
-// denying what is pending and ending the live feeds.
-func (o *DaemonOptions) plugApprovals(ctx context.Context, cfg *Config, cli *client.Client, mgr *sandbox.Manager, reg prometheus.Registerer) error {
+// list, which then stays the policy. When ctx ends the engine denies what
+// is pending and ends the live feeds; the returned function, for after the
+// server stopped, removes what it keeps in the engine.
+func (o *DaemonOptions) plugApprovals(ctx context.Context, cfg *Config, cli *client.Client, mgr *sandbox.Manager, reg prometheus.Registerer) (func(), error) {
 	if o.Policy != nil {
-		return nil
+		return func() {}, nil
 	}
 	if len(cfg.ExecAllow) > 0 {
 		o.Logger.Warn("exec_allow is set: it is the policy, and the approvals file is not used (remove exec_allow to use it)",
 			"approvals_file", approvals.DefaultPath(o.StateDir))
 		o.Policy = Allowlist(cfg.ExecAllow)
-		return nil
+		return func() {}, nil
 	}
 	e, err := newApprovalEngine(ctx, o.StateDir, cfg, cli, mgr, reg, o.Logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	context.AfterFunc(ctx, e.queue.Close)
 	o.Policy = e
@@ -93,7 +94,7 @@ func (o *DaemonOptions) plugApprovals(ctx context.Context, cfg *Config, cli *cli
 	for pattern, h := range api.Routes(ApprovalsPrefix) {
 		o.Handlers[pattern] = h
 	}
-	return nil
+	return e.images.close, nil
 }
 
 func newApprovalEngine(ctx context.Context, stateDir string, cfg *Config, cli *client.Client, mgr *sandbox.Manager, reg prometheus.Registerer, log *slog.Logger) (*approvalEngine, error) {
@@ -107,7 +108,7 @@ func newApprovalEngine(ctx context.Context, stateDir string, cfg *Config, cli *c
 	}
 	node, _ := os.Hostname()
 	e := &approvalEngine{
-		trail: trail, profiles: mgr, images: newImageTrees(cli, cfg.Instance), node: node,
+		trail: trail, profiles: mgr, images: newImageFiles(cli, cfg.Instance), node: node,
 		gatewayHost: cfg.GatewayHost, hostPath: cfg.Host.Path, log: log,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clawguard_approval_decisions_total",

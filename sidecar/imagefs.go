@@ -1,11 +1,9 @@
 package sidecar
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -22,58 +21,80 @@ import (
 
 // The approvals policy judges a sandbox command on the program the sandbox
 // would run, so argv[0] is resolved in the sandbox image's filesystem, not
-// the host's. The sidecar lists an image's files once (a container is
-// created, never started, and exported: only names, modes and link targets
-// are kept, in memory) and resolves in that listing. The sandbox's root is
-// read-only, so the listing is what a command finds, except where something
-// is mounted over it: /tmp, /workspace, /dev, /sys and the profile's
-// mounts, whose content appears only at run time. Those are masked
-// (approvals.ErrUnknownContent): a program there cannot be judged and a
-// PATH search stops at them, so a file dropped there cannot shadow the
-// program that was judged.
+// the host's. For each image the sidecar creates a container that never
+// starts and asks the engine about the paths the resolver walks (HEAD
+// /containers/{id}/archive: type, mode, link target), remembering every
+// answer: an image's content never changes under its ID. Only the paths a
+// lookup needs are asked for, whatever the image's size.
+//
+// The sandbox's root is read-only, so the image is what a command finds,
+// except where something is mounted over it at run time: /tmp, /workspace,
+// /dev, /sys, the engine's /etc files and the profile's mounts. Those are
+// masked (approvals.ErrUnknownContent): a program there cannot be judged,
+// and a PATH search stops at them, so a file dropped there cannot shadow
+// the program that was judged. So does any path the engine cannot answer
+// for.
 
-// labelExport marks the short-lived containers made to list an image.
-const labelExport = "clawguard.export"
+// labelListing marks the never-started containers that answer for images.
+const labelListing = "clawguard.listing"
 
-// Bounds of an image listing.
 const (
-	maxTreeEntries = 1 << 21
-	maxImageTrees  = 8 // listings kept, least recently used dropped
-	exportTimeout  = 2 * time.Minute
+	maxImages     = 8     // images answered for at once, least recently used dropped
+	maxImageStats = 20000 // answers remembered per image before starting over
+	engineTimeout = 2 * time.Minute
 )
 
 // runtimeMounts are covered at run time in every sandbox (tmpfs, the
-// workspace, the engine's /dev and /sys).
-var runtimeMounts = []string{"/tmp", sandbox.WorkspacePath, "/dev", "/sys"}
+// workspace, the engine's /dev, /sys and /etc files).
+var runtimeMounts = []string{"/tmp", sandbox.WorkspacePath, "/dev", "/sys", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
 
-// imageTrees lists sandbox images and caches the listings by image ID.
-type imageTrees struct {
+// lstater describes a path of a filesystem (a clean relative name, ""
+// for the root) without following a final symlink; a symlink's link is
+// where it points. Errors other than fs.ErrNotExist mean the path cannot be
+// judged.
+type lstater interface {
+	lstat(ctx context.Context, name string) (treeNode, error)
+}
+
+type treeNode struct {
+	mode fs.FileMode
+	link string
+}
+
+// imageFiles answers for sandbox images through the engine.
+type imageFiles struct {
 	cli      *client.Client
 	instance string
 
-	mu    sync.Mutex
-	trees map[string]*treeSlot
-	clock uint64
+	mu     sync.Mutex
+	images map[string]*imageSlot // by image ID
+	clock  uint64
 }
 
-type treeSlot struct {
+func newImageFiles(cli *client.Client, instance string) *imageFiles {
+	return &imageFiles{cli: cli, instance: instance, images: map[string]*imageSlot{}}
+}
+
+// imageSlot answers for one image through its listing container.
+type imageSlot struct {
+	cli   *client.Client
 	ready chan struct{}
-	tree  *imageTree
+	id    string // the container; "" when creating it failed
 	err   error
 	used  uint64
+
+	mu    sync.Mutex
+	stats map[string]treeNode // answers, fs.ModeIrregular|0 for "not there"
 }
 
-func newImageTrees(cli *client.Client, instance string) *imageTrees {
-	return &imageTrees{cli: cli, instance: instance, trees: map[string]*treeSlot{}}
-}
-
-// resolver returns the resolver for commands in sandboxes of profile p.
-func (it *imageTrees) resolver(ctx context.Context, p sandbox.Profile) (approvals.Resolver, error) {
-	img, err := it.cli.ImageInspect(ctx, p.Image)
+// resolver returns the resolver for a command of ctx in a sandbox of
+// profile p.
+func (f *imageFiles) resolver(ctx context.Context, p sandbox.Profile) (approvals.Resolver, error) {
+	img, err := f.cli.ImageInspect(ctx, p.Image)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox image %q: %w", p.Image, err)
 	}
-	tree, err := it.tree(ctx, img.ID)
+	s, err := f.slot(ctx, img.ID)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox image %q: %w", p.Image, err)
 	}
@@ -81,169 +102,150 @@ func (it *imageTrees) resolver(ctx context.Context, p sandbox.Profile) (approval
 	for _, m := range p.Mounts {
 		mounts = append(mounts, m.Target)
 	}
-	return approvals.FSResolver{FS: tree.masked(mounts)}, nil
+	v, err := maskMounts(ctx, s, mounts)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox image %q: %w", p.Image, err)
+	}
+	return approvals.FSResolver{FS: v}, nil
 }
 
-// tree returns the listing of image id, making it once for concurrent
+// slot returns the image's slot, its container created once for all
 // callers.
-func (it *imageTrees) tree(ctx context.Context, id string) (*imageTree, error) {
-	it.mu.Lock()
-	it.clock++
-	s, ok := it.trees[id]
+func (f *imageFiles) slot(ctx context.Context, imageID string) (*imageSlot, error) {
+	f.mu.Lock()
+	f.clock++
+	s, ok := f.images[imageID]
 	if !ok {
-		s = &treeSlot{ready: make(chan struct{})}
-		it.trees[id] = s
-		it.evictLocked()
-		go it.fill(id, s)
+		s = &imageSlot{cli: f.cli, ready: make(chan struct{}), stats: map[string]treeNode{}}
+		f.images[imageID] = s
+		f.evictLocked()
+		go f.create(imageID, s)
 	}
-	s.used = it.clock
-	it.mu.Unlock()
+	s.used = f.clock
+	f.mu.Unlock()
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	if s.err != nil {
-		it.mu.Lock()
-		if it.trees[id] == s {
-			delete(it.trees, id) // let the next request try again
+		f.mu.Lock()
+		if f.images[imageID] == s {
+			delete(f.images, imageID) // the next request tries again
 		}
-		it.mu.Unlock()
+		f.mu.Unlock()
+		return nil, s.err
 	}
-	return s.tree, s.err
+	return s, nil
 }
 
-func (it *imageTrees) evictLocked() {
-	for len(it.trees) > maxImageTrees {
+func (f *imageFiles) evictLocked() {
+	for len(f.images) > maxImages {
 		var oldest string
-		for id, s := range it.trees {
-			if oldest == "" || s.used < it.trees[oldest].used {
+		for id, s := range f.images {
+			if oldest == "" || s.used < f.images[oldest].used {
 				oldest = id
 			}
 		}
-		delete(it.trees, oldest)
+		s := f.images[oldest]
+		delete(f.images, oldest)
+		go func() { <-s.ready; f.remove(s.id) }()
 	}
 }
 
-// fill lists the image, not bound to the request that asked first: others
-// may be waiting for the same listing.
-func (it *imageTrees) fill(id string, s *treeSlot) {
+// create makes the listing container, not bound to the request that asked
+// first: others may be waiting for it.
+func (f *imageFiles) create(imageID string, s *imageSlot) {
 	defer close(s.ready)
-	ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
 	defer cancel()
-	s.tree, s.err = it.export(ctx, id)
-}
-
-func (it *imageTrees) export(ctx context.Context, id string) (*imageTree, error) {
-	c, err := it.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+	c, err := f.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
-			Image: id,
+			Image: imageID,
 			// Never started: a command is needed only for images without one.
 			Cmd:             []string{"/clawguard-never-started"},
 			NetworkDisabled: true,
-			Labels:          map[string]string{labelExport: "1", sandbox.LabelInstance: it.instance},
+			Labels:          map[string]string{labelListing: "1", sandbox.LabelInstance: f.instance},
 		},
 		HostConfig: &container.HostConfig{NetworkMode: "none"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list files: create container: %w", err)
+		s.err = fmt.Errorf("create a container to look up programs in: %w", err)
+		return
 	}
-	defer it.remove(c.ID)
-	rc, err := it.cli.ContainerExport(ctx, c.ID, client.ContainerExportOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list files: export: %w", err)
-	}
-	defer rc.Close()
-	return readTree(rc)
+	s.id = c.ID
 }
 
-func (it *imageTrees) remove(id string) {
+func (f *imageFiles) remove(id string) {
+	if id == "" {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	it.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	f.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
 }
 
 // removeLeftovers removes listing containers of this instance that a crash
 // left behind.
-func (it *imageTrees) removeLeftovers(ctx context.Context) error {
-	res, err := it.cli.ContainerList(ctx, client.ContainerListOptions{
+func (f *imageFiles) removeLeftovers(ctx context.Context) error {
+	res, err := f.cli.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,
-		Filters: make(client.Filters).Add("label", labelExport+"=1", sandbox.LabelInstance+"="+it.instance),
+		Filters: make(client.Filters).Add("label", labelListing+"=1", sandbox.LabelInstance+"="+f.instance),
 	})
 	if err != nil {
-		return fmt.Errorf("list leftover image listing containers: %w", err)
+		return fmt.Errorf("list leftover listing containers: %w", err)
 	}
 	for _, c := range res.Items {
-		it.remove(c.ID)
+		f.remove(c.ID)
 	}
 	return nil
 }
 
-// imageTree is an image's file listing: clean relative paths ("bin/ls")
-// to their type, permissions and link target. "" is the root.
-type imageTree struct {
-	nodes map[string]treeNode
-}
-
-type treeNode struct {
-	mode fs.FileMode
-	link string // symlink target
-}
-
-// readTree reads a tar stream's headers into a tree. Names are cleaned
-// inside the root; hard links take their target's mode; parents missing
-// from the stream are directories.
-func readTree(r io.Reader) (*imageTree, error) {
-	t := &imageTree{nodes: map[string]treeNode{"": {mode: fs.ModeDir | 0o755}}}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return t, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list files: read the image's tar stream: %w", err)
-		}
-		if len(t.nodes) >= maxTreeEntries {
-			return nil, fmt.Errorf("list files: more than %d entries", maxTreeEntries)
-		}
-		name := cleanRel(h.Name)
-		if name == "" {
-			continue
-		}
-		n := treeNode{mode: fs.FileMode(h.Mode) & fs.ModePerm}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			n.mode |= fs.ModeDir
-		case tar.TypeSymlink:
-			n.mode, n.link = fs.ModeSymlink|0o777, h.Linkname
-		case tar.TypeLink:
-			target, ok := t.nodes[cleanRel(h.Linkname)]
-			if !ok || target.mode.Type() != 0 {
-				continue // a link to nothing known, or to a non-file: nothing to run
-			}
-			n.mode = target.mode
-		case tar.TypeReg:
-		default:
-			n.mode |= fs.ModeIrregular // devices, fifos: never programs
-		}
-		for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
-			if _, ok := t.nodes[dir]; ok {
-				break
-			}
-			t.nodes[dir] = treeNode{mode: fs.ModeDir | 0o755}
-		}
-		t.nodes[name] = n
+// close removes the listing containers.
+func (f *imageFiles) close() {
+	f.mu.Lock()
+	slots := f.images
+	f.images = map[string]*imageSlot{}
+	f.mu.Unlock()
+	for _, s := range slots {
+		<-s.ready
+		f.remove(s.id)
 	}
 }
 
-func cleanRel(name string) string {
-	return strings.TrimPrefix(path.Clean("/"+name), "/")
+// notThere marks a remembered "no such file".
+const notThere = fs.ModeIrregular
+
+func (s *imageSlot) lstat(ctx context.Context, name string) (treeNode, error) {
+	s.mu.Lock()
+	n, ok := s.stats[name]
+	s.mu.Unlock()
+	if !ok {
+		res, err := s.cli.ContainerStatPath(ctx, s.id, client.ContainerStatPathOptions{Path: "/" + name})
+		switch {
+		case cerrdefs.IsNotFound(err):
+			n = treeNode{mode: notThere}
+		case err != nil:
+			return treeNode{}, err
+		default:
+			n = treeNode{mode: res.Stat.Mode, link: res.Stat.LinkTarget}
+		}
+		s.mu.Lock()
+		if len(s.stats) >= maxImageStats {
+			s.stats = map[string]treeNode{}
+		}
+		s.stats[name] = n
+		s.mu.Unlock()
+	}
+	if n.mode == notThere {
+		return treeNode{}, fs.ErrNotExist
+	}
+	return n, nil
 }
 
-// realPath resolves the symlinks of the absolute path p in the tree, as
-// the engine does for a mount's target; missing components are kept.
-func (t *imageTree) realPath(p string) string {
+// realPath resolves the symlinks of the absolute path p in fsys, as the
+// engine does for a mount's target; missing components are kept.
+func realPath(ctx context.Context, fsys lstater, p string) (string, error) {
 	parts := strings.Split(p, "/")
 	cur := ""
 	for links := 0; len(parts) > 0; {
@@ -257,7 +259,11 @@ func (t *imageTree) realPath(p string) string {
 			continue
 		}
 		next := strings.TrimPrefix(cur+"/"+c, "/")
-		if n := t.nodes[next]; n.mode&fs.ModeSymlink != 0 && links < 40 {
+		n, err := fsys.lstat(ctx, next)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if n.mode&fs.ModeSymlink != 0 && links < 40 {
 			links++
 			if path.IsAbs(n.link) {
 				cur = ""
@@ -267,49 +273,58 @@ func (t *imageTree) realPath(p string) string {
 		}
 		cur = next
 	}
-	return cur
+	return cur, nil
 }
 
-// masked returns the tree as the approvals resolver sees it, with the
-// given mount points (absolute paths) and everything under them unknown.
-func (t *imageTree) masked(mounts []string) maskedTree {
-	m := maskedTree{t: t}
+// maskMounts returns fsys as the approvals resolver sees it, with the
+// mount points (absolute paths, as given and with links resolved) and
+// everything under them unknown.
+func maskMounts(ctx context.Context, fsys lstater, mounts []string) (maskedFS, error) {
+	m := maskedFS{ctx: ctx, fs: fsys}
 	for _, p := range mounts {
-		m.masks = append(m.masks, cleanRel(p), t.realPath(p))
+		real, err := realPath(ctx, fsys, p)
+		if err != nil {
+			return maskedFS{}, fmt.Errorf("mount %s: %w", p, err)
+		}
+		m.masks = append(m.masks, strings.TrimPrefix(path.Clean("/"+p), "/"), real)
 	}
-	return m
+	return m, nil
 }
 
-// maskedTree is an imageTree with mount points masked; it implements
-// fs.ReadLinkFS for approvals.FSResolver.
-type maskedTree struct {
-	t     *imageTree
+// maskedFS implements fs.ReadLinkFS for approvals.FSResolver.
+type maskedFS struct {
+	ctx   context.Context
+	fs    lstater
 	masks []string
 }
 
-func (m maskedTree) node(op, name string) (treeNode, error) {
+func (m maskedFS) node(op, name string) (treeNode, error) {
+	if name == "." {
+		name = ""
+	}
 	for _, k := range m.masks {
 		if k == "" || name == k || strings.HasPrefix(name, k+"/") {
 			return treeNode{}, &fs.PathError{Op: op, Path: name, Err: approvals.ErrUnknownContent}
 		}
 	}
-	if name == "." {
-		name = ""
+	n, err := m.fs.lstat(m.ctx, name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Unanswered is unknown: a PATH search must stop here.
+		err = fmt.Errorf("%w (the engine did not answer: %v)", approvals.ErrUnknownContent, err)
 	}
-	n, ok := m.t.nodes[name]
-	if !ok {
-		return treeNode{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	if err != nil {
+		return treeNode{}, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return n, nil
 }
 
-// Open is not supported: only names and modes are listed.
-func (m maskedTree) Open(name string) (fs.File, error) {
+// Open is not supported: only names and modes are looked up.
+func (m maskedFS) Open(name string) (fs.File, error) {
 	return nil, &fs.PathError{Op: "open", Path: name, Err: errors.ErrUnsupported}
 }
 
 // Lstat describes name without following a final symlink.
-func (m maskedTree) Lstat(name string) (fs.FileInfo, error) {
+func (m maskedFS) Lstat(name string) (fs.FileInfo, error) {
 	n, err := m.node("lstat", name)
 	if err != nil {
 		return nil, err
@@ -317,8 +332,8 @@ func (m maskedTree) Lstat(name string) (fs.FileInfo, error) {
 	return treeInfo{name: path.Base(name), mode: n.mode}, nil
 }
 
-// ReadLink returns the target of the symlink name.
-func (m maskedTree) ReadLink(name string) (string, error) {
+// ReadLink returns where the symlink name points.
+func (m maskedFS) ReadLink(name string) (string, error) {
 	n, err := m.node("readlink", name)
 	if err != nil {
 		return "", err
@@ -342,6 +357,7 @@ func (i treeInfo) IsDir() bool        { return i.mode.IsDir() }
 func (i treeInfo) Sys() any           { return nil }
 
 var (
-	_ fs.ReadLinkFS = maskedTree{}
+	_ fs.ReadLinkFS = maskedFS{}
 	_ fs.FileInfo   = treeInfo{}
+	_ lstater       = (*imageSlot)(nil)
 )

@@ -109,10 +109,12 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := o.plugApprovals(ctx, cfg, cli, mgr, reg); err != nil {
+	closeApprovals, err := o.plugApprovals(ctx, cfg, cli, mgr, reg)
+	if err != nil {
 		mgr.Close(context.Background())
 		return err
 	}
+	defer closeApprovals() // before cli.Close
 	srv, err := New(Options{
 		Sandboxes: mgr, Host: o.Host, Policy: o.Policy, Verifier: verifier,
 		AllowedUIDs: cfg.AllowedUIDs, Registry: reg, Logger: o.Logger,
