@@ -3,6 +3,7 @@ package tsnet
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -110,8 +111,9 @@ type node struct {
 	refs    int  // guarded by pool.mu
 	closing bool // guarded by pool.mu
 
-	srv *ts.Server    // written once before ready closes
-	lc  *local.Client // srv's LocalClient, for WhoIs
+	srv  *ts.Server      // written once before ready closes
+	lc   *local.Client   // srv's LocalClient, for WhoIs
+	lcTr *http.Transport // lc's, so run can drop its idle connections
 
 	mu        sync.Mutex
 	health    NodeHealth
@@ -165,6 +167,10 @@ func (n *node) run() {
 		if err == nil {
 			n.follow()
 			srv.Close()
+			// The LocalAPI server's shutdown spares a connection dialled
+			// but not yet used (a request cancelled by the release):
+			// close it, and with it the goroutines on both ends.
+			n.lcTr.CloseIdleConnections()
 			return
 		}
 		n.setState(StateFailed, err.Error())
@@ -210,6 +216,9 @@ func (n *node) start() (*ts.Server, error) {
 		srv.Close()
 		return nil, fmt.Errorf("tailnet node %s: %s", n.name, n.redact(err.Error()))
 	}
+	// Set before lc's first request, which would fix its default transport.
+	n.lcTr = &http.Transport{DialContext: lc.Dial}
+	lc.Transport = n.lcTr
 	n.srv, n.lc = srv, lc
 	close(n.ready)
 	return srv, nil
