@@ -106,24 +106,47 @@ export async function act(button, fn) {
   } finally {
     button.disabled = false;
   }
-  await refresh(null);
+  await refresh(null, true);
 }
 
-async function renderSection(s) {
+// inUse reports whether redrawing body would throw away what a person is
+// doing there: a focused or edited text field, or a button armed for its
+// confirming second click. Live events must not do that.
+function inUse(body) {
+  const a = document.activeElement;
+  if (a && a.tagName === "INPUT" && body.contains(a)) return true;
+  if (body.querySelector(".armed")) return true;
+  return [...body.querySelectorAll("input")].some((i) => i.value !== i.defaultValue);
+}
+
+// renderSection redraws a section; a section in use is redrawn once the
+// person is done with it, unless force (after their own action) says now.
+async function renderSection(s, force) {
   const body = document.getElementById(s.id).querySelector(".body");
+  if (!force && inUse(body)) {
+    if (!s.retry) s.retry = setTimeout(() => { s.retry = null; renderSection(s, false); }, 1000);
+    return;
+  }
   try {
     const data = await s.load();
+    // Unchanged data keeps the DOM as it is: no flicker, and no element a
+    // person is about to click is swapped under them.
+    const shown = JSON.stringify(data);
+    if (shown === s.shown) return;
     body.replaceChildren();
     s.render(body, data);
+    s.shown = shown;
   } catch (err) {
+    s.shown = null;
     body.replaceChildren(el("p", { class: "error" }, "could not load: " + err.message));
   }
 }
 
-// refresh reloads the sections of the given topics (all when null).
-export async function refresh(topics) {
+// refresh reloads the sections of the given topics (all when null); force
+// redraws sections in use too.
+export async function refresh(topics, force = false) {
   const todo = sections.filter((s) => !topics || s.topics.some((t) => topics.includes(t)));
-  await Promise.all(todo.map(renderSection));
+  await Promise.all(todo.map((s) => renderSection(s, force)));
 }
 
 // live keeps a WebSocket to the event feed; while it is down the page polls.
