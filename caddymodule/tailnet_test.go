@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"tailscale.com/tstest/integration/testcontrol"
 
 	"github.com/clawguard/clawguard/internal/testcaddy"
+	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/pairclient"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
@@ -27,12 +27,11 @@ import (
 // admin server outlives caddy.Stop; with one port it is started once, before
 // the first ResourceCheck, and later loads do not change the goroutine count.
 var tailnetAdmin = sync.OnceValue(func() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, _, err := testport.Reserve() // held until the test binary exits
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 })
 
 const tailnetTestToken = "tailnet-token-0123456789abcdefghij"

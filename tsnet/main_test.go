@@ -26,6 +26,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
@@ -145,15 +146,17 @@ func (h whoami) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 
 func init() { caddy.RegisterModule(whoami{}) }
 
-// freePort returns a TCP port that nothing on the host listens on now.
+// freePort returns a loopback TCP port reserved for the test across every
+// process on the machine (internal/testport), so that a parallel package's
+// Caddy is never given the same port.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, release, err := testport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(release)
+	return port
 }
 
 // site is one HTTP server of a test config.
