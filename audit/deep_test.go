@@ -13,6 +13,7 @@ import (
 
 	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/internal/testcaddy"
+	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
 // TestDeepProbesRealGate runs the probes against real Caddy in-process:
@@ -107,4 +108,56 @@ func TestDeepSidecarSocket(t *testing.T) {
 	srv.Close()
 	must(t, os.Chmod(sock, 0o600))
 	wantFinding(t, f.check("deep.sidecar_socket"), audit.SeverityWarn, "nothing answers")
+}
+
+// TestDeepTailnetNodeDown: a tailnet node whose control server is down
+// does not stop the loopback site, and the deep audit names it.
+func TestDeepTailnetNodeDown(t *testing.T) {
+	tsnettest.Offline()
+	f := newFixture(t)
+	admin, site := testcaddy.FreePort(t), testcaddy.FreePort(t)
+	closed := testcaddy.FreePort(t) // reserved, nothing listens
+	cfg := fmt.Sprintf(`{
+	admin localhost:%d
+	auto_https off
+	persist_config off
+	log {
+		output discard
+	}
+	tailnet {
+		node gate {
+			control_url http://127.0.0.1:%d
+			ephemeral
+			state_dir %s
+		}
+	}
+}
+
+http://:%d {
+	bind 127.0.0.1
+	bind tailnet/gate
+	respond ok
+}
+`, admin, closed, filepath.Join(f.state, "tailnet", "gate"), site)
+	testcaddy.Load(t, cfg)
+	f.caddyfile(cfg)
+	f.opts.Deep = true
+
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(site))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the loopback site with a failing node: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// The node keeps retrying its control server; give it a moment to fail.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fs := findings(t, f.run(), "deep.tailnet_nodes")
+		if len(fs) == 1 && fs[0].Severity == audit.SeverityWarn {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning for the down node: %s", dump(fs))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
