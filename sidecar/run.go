@@ -50,6 +50,10 @@ type DaemonOptions struct {
 	// Tailnet, if set, serves the API on a tailnet node too (tailnet.go).
 	// Default nil: the socket only.
 	Tailnet *TailnetOptions
+	// AuditInterval is how often the security audit re-runs to update
+	// clawguard_audit_findings{severity} (audit.go). Default: 15m; negative
+	// turns the periodic audit off.
+	AuditInterval time.Duration
 }
 
 // shutdownTimeout bounds how long shutdown may take (running commands are
@@ -107,6 +111,10 @@ func Run(ctx context.Context, o DaemonOptions) error {
 		Registerer: reg, PruneInterval: time.Duration(cfg.PruneInterval), MaxSandboxes: cfg.MaxSandboxes,
 	})
 	if err != nil {
+		return err
+	}
+	if err := o.startAudit(ctx, reg); err != nil {
+		mgr.Close(context.Background())
 		return err
 	}
 	closeApprovals, err := o.plugApprovals(ctx, cfg, cli, mgr, reg)

@@ -54,7 +54,9 @@ func startDaemon(t *testing.T, config string, mod func(*sidecar.DaemonOptions)) 
 		t.Fatal(err)
 	}
 	ready := make(chan string, 1)
-	opts := sidecar.DaemonOptions{StateDir: d.state, Ready: func(s string) { ready <- s }, Secrets: testVault(t, d.state)}
+	// The periodic security audit is off unless a test turns it on: it
+	// costs a second of CPU per daemon.
+	opts := sidecar.DaemonOptions{StateDir: d.state, Ready: func(s string) { ready <- s }, Secrets: testVault(t, d.state), AuditInterval: -1}
 	if mod != nil {
 		mod(&opts)
 	}

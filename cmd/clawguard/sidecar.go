@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/clawguard/clawguard/approvals"
 	"github.com/clawguard/clawguard/sidecar"
@@ -21,10 +22,11 @@ func init() {
 }
 
 func runSidecar(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("sidecar", "sidecar [--state-dir DIR] [--config FILE] [--socket PATH] [--log-format json|text] [--log-level LEVEL] [--check [--json]] "+tailnetUsage)
+	fs := c.flagSet("sidecar", "sidecar [--state-dir DIR] [--config FILE] [--socket PATH] [--log-format json|text] [--log-level LEVEL] [--audit-interval 15m] [--check [--json]] "+tailnetUsage)
 	sd := stateDirFlag(fs)
 	config := fs.String("config", "", "config file (default <state_dir>/"+sidecar.ConfigFile+"; a missing file means defaults: the approvals policy decides, no host commands)")
-	socket := fs.String("socket", "", "unix socket path, mode 0600 (default <state_dir>/"+sidecar.SocketFile+"); the sidecar never listens on TCP")
+	socket := fs.String("socket", "", "unix socket path, mode 0600 (default <state_dir>/"+sidecar.SocketFile+"); the sidecar never listens on TCP (beyond --tailnet)")
+	auditEvery := fs.Duration("audit-interval", sidecar.DefaultAuditInterval, "how often to re-run the security audit for clawguard_audit_findings (0 or less: never)")
 	format := fs.String("log-format", "json", "log format: json or text (logs go to stderr)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	check := fs.Bool("check", false, "validate the config file and exit (prints the effective config with --json)")
@@ -78,7 +80,7 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	return sidecar.Run(ctx, sidecar.DaemonOptions{StateDir: dir, ConfigPath: cfgPath, SocketPath: *socket, Logger: logger, Tailnet: tailnet})
+	return sidecar.Run(ctx, sidecar.DaemonOptions{StateDir: dir, ConfigPath: cfgPath, SocketPath: *socket, Logger: logger, Tailnet: tailnet, AuditInterval: auditInterval(*auditEvery)})
 }
 
 func sidecarLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -94,4 +96,13 @@ func sidecarLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: json or text", format)}
+}
+
+// auditInterval maps the flag to DaemonOptions.AuditInterval, where zero
+// means the default and negative means off.
+func auditInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
