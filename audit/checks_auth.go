@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clawguard/clawguard/caddymodule/authn"
 	"github.com/clawguard/clawguard/httpsig"
+	"github.com/clawguard/clawguard/internal/secretref"
 	"github.com/clawguard/clawguard/vault"
 )
 
@@ -24,32 +24,18 @@ const recommendedTokenLength = 24
 const minBcryptCost = bcrypt.DefaultCost
 
 // resolveSecret returns the value of a secret option as the gate would
-// resolve it: {env.X}, {file./path} and {vault.NAME} (from the vault in
-// stateDir). Errors name the placeholder, never a value.
+// resolve it (see secretref), {vault.NAME} from the vault in stateDir.
+// Errors name the placeholder, never a value.
 func (a *auditor) resolveSecret(raw, stateDir string) (string, error) {
-	repl := caddy.NewReplacer()
-	var vaultErr error
-	repl.Map(func(key string) (any, bool) {
-		name, ok := strings.CutPrefix(key, "vault.")
-		if !ok {
-			return nil, false
-		}
+	v, err := secretref.Resolve(raw, func(name string) ([]byte, error) {
 		v, err := a.vaultIn(stateDir)
-		if err == nil {
-			var b []byte
-			if b, err = v.Get(name); err == nil {
-				return string(b), true
-			}
+		if err != nil {
+			return nil, err
 		}
-		vaultErr = err
-		return nil, false
+		return v.Get(name)
 	})
-	v, err := repl.ReplaceOrErr(raw, true, true)
-	if vaultErr != nil {
-		return "", fmt.Errorf("%s: %w", raw, vaultErr)
-	}
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", raw, err)
 	}
 	return v, nil
 }

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strings"
 
-	"github.com/caddyserver/caddy/v2"
-
+	"github.com/clawguard/clawguard/internal/secretref"
 	"github.com/clawguard/clawguard/vault"
 )
 
@@ -27,25 +25,7 @@ var singlePlaceholder = regexp.MustCompile(`^\{(env|vault|file)\.([^{}]+)\}$`)
 // when raw is a literal). Empty results are errors: an unset {env.X} must not
 // silently become an empty token.
 func (s *secrets) resolve(raw string) (value, name string, err error) {
-	repl := caddy.NewReplacer()
-	var vaultErr error
-	repl.Map(func(key string) (any, bool) {
-		entry, ok := strings.CutPrefix(key, "vault.")
-		if !ok {
-			return nil, false
-		}
-		v, err := s.vaultGet(entry)
-		if err != nil {
-			vaultErr = err
-			return nil, false
-		}
-		return string(v), true
-	})
-	value, err = repl.ReplaceOrErr(raw, true, true)
-	if vaultErr != nil {
-		return "", "", vaultErr
-	}
-	if err != nil {
+	if value, err = secretref.Resolve(raw, s.vaultGet); err != nil {
 		return "", "", err
 	}
 	if m := singlePlaceholder.FindStringSubmatch(raw); m != nil {

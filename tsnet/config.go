@@ -9,10 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
-
+	"github.com/clawguard/clawguard/internal/secretref"
 	"github.com/clawguard/clawguard/statedir"
-	"github.com/clawguard/clawguard/vault"
 )
 
 // NodeConfig is the configuration of one tailnet node, as written in the
@@ -173,33 +171,12 @@ type SecretError struct {
 func (e *SecretError) Error() string { return "node " + e.Node + ": auth_key: " + e.Err.Error() }
 func (e *SecretError) Unwrap() error { return e.Err }
 
-// resolveSecret replaces the one placeholder in raw through a Caddy replacer
-// that also knows {vault.NAME} (the vault in stateDir, opened only when used).
-// Errors name the placeholder, never its value.
+// resolveSecret replaces the one placeholder in raw (see secretref), the
+// vault being the one in stateDir. Errors name the placeholder, never its value.
 func resolveSecret(raw, stateDir string) (string, error) {
-	repl := caddy.NewReplacer()
-	var vaultErr error
-	repl.Map(func(key string) (any, bool) {
-		name, ok := strings.CutPrefix(key, "vault.")
-		if !ok {
-			return nil, false
-		}
-		v, err := vault.Open(stateDir)
-		if err == nil {
-			var b []byte
-			if b, err = v.Get(name); err == nil {
-				return string(b), true
-			}
-		}
-		vaultErr = err
-		return nil, false
-	})
-	v, err := repl.ReplaceOrErr(raw, true, true)
-	if vaultErr != nil {
-		return "", fmt.Errorf("%s: %w", raw, vaultErr)
-	}
+	v, err := secretref.Resolve(raw, secretref.OpenVault(stateDir))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", raw, err)
 	}
 	// {file.*} keeps a trailing newline; keys never hold whitespace.
 	v = strings.TrimSpace(v)

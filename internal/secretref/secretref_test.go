@@ -1,0 +1,60 @@
+package secretref
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clawguard/clawguard/vault"
+)
+
+func TestResolve(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	t.Setenv(vault.PassphraseEnv, "secretref test passphrase")
+	v, err := vault.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Set("tok", []byte("from-the-vault")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(file, []byte("from-a-file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SECRETREF_TEST", "from-env")
+	t.Setenv("SECRETREF_EMPTY", "")
+
+	get := OpenVault(state)
+	for raw, want := range map[string]string{
+		"{vault.tok}":            "from-the-vault",
+		"{env.SECRETREF_TEST}":   "from-env",
+		"{file." + file + "}":    "from-a-file",
+		"literal":                "literal",
+		"a-{env.SECRETREF_TEST}": "a-from-env",
+	} {
+		if got, err := Resolve(raw, get); err != nil || got != want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	// Nothing resolves to an empty secret, and vault errors come through.
+	for _, raw := range []string{"{env.SECRETREF_EMPTY}", "{env.SECRETREF_UNSET}", "{nope.x}", "{vault.missing}"} {
+		if got, err := Resolve(raw, get); err == nil {
+			t.Errorf("Resolve(%q) = %q, want an error", raw, got)
+		}
+	}
+	if _, err := Resolve("{vault.missing}", get); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("missing entry: %v, want vault.ErrNotFound", err)
+	}
+	// The vault is opened only when a {vault.*} placeholder needs it.
+	calls := 0
+	counting := func(string) ([]byte, error) { calls++; return nil, errors.New("unused") }
+	if _, err := Resolve("{env.SECRETREF_TEST}", counting); err != nil || calls != 0 {
+		t.Errorf("env placeholder: err %v, vault calls %d", err, calls)
+	}
+	if _, err := Resolve("{vault.x}", counting); err == nil || !strings.Contains(err.Error(), "unused") || calls != 1 {
+		t.Errorf("vault placeholder: err %v, vault calls %d", err, calls)
+	}
+}
