@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -77,10 +75,9 @@ func (f gatewayFlags) client() (*adminClient, error) {
 	return a, nil
 }
 
-// apiError is the gate's JSON refusal.
+// apiError is the gate's refusal of an admin API call.
 type apiError struct {
-	status      int
-	code, msg   string
+	refusal
 	method, url string
 }
 
@@ -98,14 +95,6 @@ func (e *apiError) Error() string {
 }
 
 func (a *adminClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
 	if method == "POST" && a.csrf == "" {
 		var s pairing.Session
 		if err := a.do(ctx, "GET", "session", nil, &s); err != nil {
@@ -114,41 +103,22 @@ func (a *adminClient) do(ctx context.Context, method, path string, body, out any
 		a.csrf = s.CSRFToken
 	}
 	url := a.base + "/.clawguard/api/" + path
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.csrf != "" {
-		req.Header.Set(pairing.CSRFHeader, a.csrf)
-	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the gate at %s (is Caddy with the clawguard gate running? see --gateway): %w", a.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &apiError{status: resp.StatusCode, method: method, url: url}
-		var eb struct{ Error, Code string }
-		if json.Unmarshal(data, &eb) == nil && eb.Code != "" {
-			e.code, e.msg = eb.Code, eb.Error
-		} else {
-			e.code, e.msg = "http_error", strings.TrimSpace(string(data))
+	err := callJSON(ctx, a.client, method, url, body, out, func(req *http.Request) error {
+		if a.csrf != "" {
+			req.Header.Set(pairing.CSRFHeader, a.csrf)
 		}
-		return e
+		if a.token != "" {
+			req.Header.Set("Authorization", "Bearer "+a.token)
+		}
+		return nil
+	})
+	var r *refusal
+	var u *unreachableError
+	switch {
+	case errors.As(err, &u):
+		return fmt.Errorf("cannot reach the gate at %s (is Caddy with the clawguard gate running? see --gateway): %w", a.base, u.err)
+	case errors.As(err, &r):
+		return &apiError{refusal: *r, method: method, url: url}
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: unexpected answer (is %s a clawguard gate?): %w", method, url, a.base, err)
-	}
-	return nil
+	return err
 }

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os/user"
 	"path/filepath"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -104,64 +100,23 @@ func (f askFlags) client() (*sidecarClient, error) {
 	return c, nil
 }
 
-// sidecarError is the sidecar's JSON refusal.
-type sidecarError struct {
-	status    int
-	code, msg string
-}
-
-func (e *sidecarError) Error() string {
-	return fmt.Sprintf("%s (%d %s)", e.msg, e.status, e.code)
-}
-
+// do calls the sidecar's API as c.who with the admin role, signed when the
+// sidecar requires signed identities. Refusals are *refusal.
 func (c *sidecarClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
+	err := callJSON(ctx, c.http, method, "http://sidecar"+path, body, out, func(req *http.Request) error {
+		req.Header.Set(sidecar.HeaderIdentity, c.who)
+		req.Header.Set(sidecar.HeaderMethod, "unix")
+		req.Header.Set(sidecar.HeaderRole, sidecar.RoleAdmin)
+		if c.key == nil {
+			return nil
 		}
-		rd = bytes.NewReader(b)
+		return httpsig.SignIdentity(req, c.keyID, c.key)
+	})
+	var u *unreachableError
+	if errors.As(err, &u) {
+		return fmt.Errorf("cannot reach the sidecar at %s (is `clawguard sidecar` running? see --socket): %w", c.socket, u.err)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://sidecar"+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set(sidecar.HeaderIdentity, c.who)
-	req.Header.Set(sidecar.HeaderMethod, "unix")
-	req.Header.Set(sidecar.HeaderRole, sidecar.RoleAdmin)
-	if c.key != nil {
-		if err := httpsig.SignIdentity(req, c.keyID, c.key); err != nil {
-			return err
-		}
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the sidecar at %s (is `clawguard sidecar` running? see --socket): %w", c.socket, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &sidecarError{status: resp.StatusCode}
-		var eb struct{ Error, Code string }
-		if json.Unmarshal(data, &eb) == nil && eb.Code != "" {
-			e.code, e.msg = eb.Code, eb.Error
-		} else {
-			e.code, e.msg = "http_error", strings.TrimSpace(string(data))
-		}
-		return e
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
-	}
-	return nil
+	return err
 }
 
 func approvalsList(ctx context.Context, c *cli, args []string) error {
@@ -240,7 +195,7 @@ func approvalsAnswer(ctx context.Context, c *cli, choice approvals.Choice, args 
 	}
 	var a approvals.Approval
 	if err := sc.do(ctx, "POST", sidecar.ApprovalsPrefix+"/"+id, body, &a); err != nil {
-		var se *sidecarError
+		var se *refusal
 		if errors.As(err, &se) && se.code == "allow_always_refused" {
 			return fmt.Errorf("%s; it is still pending: allow once or deny it", se.msg)
 		}
