@@ -91,20 +91,28 @@ func (a *auditor) workspaceRoot() string {
 	return filepath.Join(a.opts.StateDir, "workspaces")
 }
 
-// profiles decodes the sandbox profiles, sorted by name.
-func (sf *sidecarFile) profiles() ([]string, map[string]*profileView, error) {
+// sandboxProfiles decodes the sidecar config's sandbox profiles, names
+// sorted; a skip when there are none.
+func (a *auditor) sandboxProfiles() (*sidecarFile, []string, map[string]*profileView, error) {
+	sf, err := a.parsedSidecar()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(sf.Sandboxes) == 0 {
+		return nil, nil, nil, skip("no sandbox profiles")
+	}
 	out := map[string]*profileView{}
 	for name, raw := range sf.Sandboxes {
 		p := &profileView{}
 		if err := json.Unmarshal(raw, p); err != nil {
-			return nil, nil, fmt.Errorf("sandbox profile %q: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("sandbox profile %q: %w", name, err)
 		}
 		if err := json.Unmarshal(raw, &p.raw); err != nil {
-			return nil, nil, fmt.Errorf("sandbox profile %q: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("sandbox profile %q: %w", name, err)
 		}
 		out[name] = p
 	}
-	return sortedKeys(out), out, nil
+	return sf, sortedKeys(out), out, nil
 }
 
 // approvalsConfig is the approvals file as written.
@@ -277,16 +285,9 @@ func bindDanger(src, stateDir, workspaces string) string {
 }
 
 func checkDangerousProfiles(_ context.Context, a *auditor) ([]Finding, error) {
-	sf, err := a.parsedSidecar()
+	sf, names, profiles, err := a.sandboxProfiles()
 	if err != nil {
 		return nil, err
-	}
-	names, profiles, err := sf.profiles()
-	if err != nil {
-		return nil, err
-	}
-	if len(names) == 0 {
-		return nil, skip("no sandbox profiles")
 	}
 	root := a.workspaceRoot()
 	var out []Finding
@@ -332,16 +333,9 @@ func checkDangerousProfiles(_ context.Context, a *auditor) ([]Finding, error) {
 }
 
 func checkSandboxNetwork(_ context.Context, a *auditor) ([]Finding, error) {
-	sf, err := a.parsedSidecar()
+	sf, names, profiles, err := a.sandboxProfiles()
 	if err != nil {
 		return nil, err
-	}
-	names, profiles, err := sf.profiles()
-	if err != nil {
-		return nil, err
-	}
-	if len(names) == 0 {
-		return nil, skip("no sandbox profiles")
 	}
 	var out []Finding
 	for _, name := range names {

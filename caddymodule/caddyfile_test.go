@@ -89,6 +89,13 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"clawguard {\n allowed_origins http://a:1 https://b\n state_dir /x\n}",
 		"clawguard extra",
 		"clawguard {\n {\n}",
+		"clawguard {\n hmac ci {vault.k}\n}",
+		"clawguard {\n hmac ci {env.K} {\n max_age 1m\n max_body 1MiB\n origin https://a.example:8443\n }\n hmac b base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n}",
+		"clawguard {\n hmac ci 0123456789abcdef0123456789abcdef {\n max_age 5m\n }\n}",
+		"clawguard {\n hmac a {x} {\n {\n }\n}",
+		"clawguard {\n tailnet_identity {\n allow_users alice@example.com *\n allow_tags tag:ci *\n }\n}",
+		"clawguard {\n tailnet_identity {\n allow_users tag:x\n }\n}",
+		"clawguard {\n pairing {\n require_device_signature\n approvals {\n socket /run/s.sock\n }\n }\n admins user:a\n}",
 	} {
 		f.Add(s)
 	}
@@ -108,6 +115,16 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		for _, tp := range g.TrustedProxies {
 			if _, err := tp.compile(); err != nil {
 				t.Fatalf("parsed an invalid trusted_proxy: %v", err)
+			}
+		}
+		if g.HMAC != nil {
+			if err := g.HMAC.check(); err != nil {
+				t.Fatalf("parsed an invalid hmac config: %v", err)
+			}
+		}
+		if p := g.TailnetIdentity; p != nil {
+			if err := p.Validate(); err != nil {
+				t.Fatalf("parsed an invalid tailnet_identity: %v", err)
 			}
 		}
 		if _, err := json.Marshal(g); err != nil {

@@ -655,34 +655,6 @@ func TestHMACCaddyfile(t *testing.T) {
 	}
 }
 
-func FuzzHMACCaddyfile(f *testing.F) {
-	for _, s := range []string{
-		"clawguard {\n hmac ci {vault.k}\n}",
-		"clawguard {\n hmac ci {env.K} {\n max_age 1m\n max_body 1MiB\n origin https://a.example:8443\n }\n hmac b base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n}",
-		"clawguard {\n hmac ci 0123456789abcdef0123456789abcdef {\n max_age 5m\n }\n}",
-		"clawguard {\n hmac\n}",
-		"clawguard {\n hmac a {x} {\n {\n }\n}",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, input string) {
-		d, err := dispense(input)
-		if err != nil {
-			return
-		}
-		var g Gate
-		if err := g.UnmarshalCaddyfile(d); err != nil {
-			return
-		}
-		// What parses must pass the checks Provision applies.
-		if g.HMAC != nil {
-			if err := g.HMAC.check(); err != nil {
-				t.Fatalf("parsed an invalid hmac config: %v", err)
-			}
-		}
-	})
-}
-
 // dispense tokenizes src the way the Caddyfile adapter does.
 func dispense(src string) (*caddyfile.Dispenser, error) {
 	tokens, err := caddyfile.Tokenize([]byte(src), "Caddyfile")

@@ -75,34 +75,6 @@ func jsonEscape(s string) string {
 	return string(b[1 : len(b)-1])
 }
 
-func FuzzTailnetIdentityCaddyfile(f *testing.F) {
-	for _, s := range []string{
-		"clawguard {\n tailnet_identity {\n allow_users alice@example.com *\n allow_tags tag:ci *\n }\n}",
-		"clawguard {\n tailnet_identity {\n allow_tags tag:a-1\n }\n}",
-		"clawguard {\n tailnet_identity x\n}",
-		"clawguard {\n tailnet_identity {\n allow_users tag:x\n }\n}",
-		"clawguard {\n tailnet_identity {\n {\n }\n}",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, input string) {
-		d, err := dispense(input)
-		if err != nil {
-			return
-		}
-		var g Gate
-		if err := g.UnmarshalCaddyfile(d); err != nil {
-			return
-		}
-		// What parses must pass the check Provision applies.
-		if p := g.TailnetIdentity; p != nil {
-			if err := p.Validate(); err != nil {
-				t.Fatalf("parsed an invalid tailnet_identity: %v", err)
-			}
-		}
-	})
-}
-
 func TestTailnetTransportCaddyfile(t *testing.T) {
 	d, err := dispense("clawguard_tailnet gate {\n identity_key gate1 {vault.sidecar_identity}\n dial_timeout 5s\n response_header_timeout 30s\n}")
 	if err != nil {

@@ -2,7 +2,6 @@ package tsnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,24 +25,7 @@ func TestDialer(t *testing.T) {
 	defer cancel()
 
 	tn := tsnettest.Start(t, func(c *testcontrol.Server) { c.TagOwners = map[string][]string{"tag:gate": nil} })
-	side, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true}.Resolve("side", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := Listen("side", side, 8080, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok, err := Identify(r)
-		a := whoamiAnswer{OverTailnet: ok, Peer: p}
-		if err != nil {
-			a.Error = err.Error()
-		}
-		json.NewEncoder(w).Encode(a)
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
+	serveWhoamiNode(t, tn, 8080)
 
 	gw, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true, Tags: []string{"tag:gate"}}.Resolve("gw", t.TempDir())
 	if err != nil {

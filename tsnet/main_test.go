@@ -324,3 +324,30 @@ func (w logBuffer) OpenWriter() (io.WriteCloser, error) {
 }
 
 func init() { caddy.RegisterModule(logBuffer{}) }
+
+// serveWhoamiNode starts the untagged node "side" on tn, serving on port a
+// plain net/http server (no Caddy, as the sidecar does) that answers with
+// what Identify says about the caller. It returns the node's settings and
+// the server (closed at the end of the test).
+func serveWhoamiNode(t *testing.T, tn *tsnettest.Tailnet, port uint16) (Settings, *http.Server) {
+	t.Helper()
+	side, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true}.Resolve("side", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen("side", side, port, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok, err := Identify(r)
+		a := whoamiAnswer{OverTailnet: ok, Peer: p}
+		if err != nil {
+			a.Error = err.Error()
+		}
+		json.NewEncoder(w).Encode(a)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return side, srv
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -461,25 +460,7 @@ func TestTaggedAndUserPeers(t *testing.T) {
 
 	// TagOwners makes the test control server honour requested tags.
 	tn := tsnettest.Start(t, func(c *testcontrol.Server) { c.TagOwners = map[string][]string{"tag:ci": nil} })
-	s, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true}.Resolve("side", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The sidecar's way in: no Caddy, a plain net/http server.
-	ln, err := Listen("side", s, 8443, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok, err := Identify(r)
-		a := whoamiAnswer{OverTailnet: ok, Peer: p}
-		if err != nil {
-			a.Error = err.Error()
-		}
-		json.NewEncoder(w).Encode(a)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	s, srv := serveWhoamiNode(t, tn, 8443)
 
 	ip := waitNode(t, ctx, "side")
 	url := fmt.Sprintf("http://%s:8443/", ip)
