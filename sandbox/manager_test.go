@@ -3,7 +3,6 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,11 +10,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/clawguard/clawguard/sandbox"
@@ -315,12 +314,25 @@ func TestOOMReported(t *testing.T) {
 }
 
 // TestForkBombHeld: a fork bomb stops at the pids limit while it runs, and
-// the timeout ends it.
+// the timeout ends it. The proof is the kernel's: the container's pids
+// cgroup counts the forks it refused (pids.events "max"), read from the
+// host while the bomb runs — sampling the process count cannot show it, as
+// busybox's shells die on a failed fork and the peak lasts milliseconds.
 func TestForkBombHeld(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	m := e.manager(t, map[string]sandbox.Profile{"*": {PidsLimit: 32, CPUs: 0.5}})
 	first := run(t, m, "a", "s1", "true")
+	cg, err := pidsCgroup(e.cli, first.res.SandboxID)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("reading the sandbox's pids cgroup from the host: %v", err)
+		}
+		t.Skipf("not on the Docker host: %v", err)
+	}
+	if limit := readCgroupFile(t, cg, "pids.max"); limit != "32" {
+		t.Fatalf("pids.max = %q, want 32", limit)
+	}
 	type result struct {
 		o   out
 		err error
@@ -328,39 +340,80 @@ func TestForkBombHeld(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		var so, se bytes.Buffer
-		res, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s1", Timeout: 4 * time.Second,
-			Argv: []string{"sh", "-c", "f(){ f|f& }; f; exec sleep 30"}, Stdout: &so, Stderr: &se})
+		// Each bomb process leaves a sleeper behind, so the sandbox stays
+		// full until the timeout.
+		res, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s1", Timeout: 6 * time.Second,
+			Argv: []string{"sh", "-c", "f(){ sleep 60 & f|f& }; f; exec sleep 60"}, Stdout: &so, Stderr: &se})
 		done <- result{out{res, so.String(), se.String()}, err}
 	}()
-	var maxPids, limit uint64
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		st, err := e.cli.ContainerStats(context.Background(), first.res.SandboxID, client.ContainerStatsOptions{})
-		if err != nil {
-			break
+	refused := 0
+	var r result
+poll:
+	for {
+		select {
+		case r = <-done:
+			break poll
+		case <-time.After(20 * time.Millisecond):
 		}
-		var s container.StatsResponse
-		json.NewDecoder(st.Body).Decode(&s)
-		st.Body.Close()
-		maxPids = max(maxPids, s.PidsStats.Current)
-		limit = s.PidsStats.Limit
-		if maxPids >= 30 {
-			break
+		if refused == 0 { // "max N"; the file goes with the container
+			fmt.Sscanf(readCgroupFile(t, cg, "pids.events"), "max %d", &refused)
 		}
 	}
-	r := <-done
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if limit != 32 || maxPids > 32 || maxPids < 16 {
-		t.Fatalf("pids: max seen %d, limit %d (want the bomb to hit 32 and stop there)", maxPids, limit)
+	if refused == 0 {
+		t.Fatal("the pids cgroup refused no fork: the bomb was not held by the limit")
 	}
 	if !r.o.res.TimedOut || !strings.Contains(r.o.stderr, "can't fork") {
 		t.Fatalf("bomb result %+v stderr %.200q", r.o.res, r.o.stderr)
 	}
+	t.Logf("pids limit 32 refused %d forks before the timeout", refused)
 	if o := run(t, m, "a", "s1", "echo", "alive"); o.stdout != "alive\n" || o.res.SandboxID == first.res.SandboxID {
 		t.Fatalf("after the bomb: %+v %q", o.res, o.stdout)
 	}
+}
+
+// pidsCgroup returns the host directory of container id's pids cgroup,
+// through its init process's /proc/<pid>/cgroup (cgroup v1 or v2).
+func pidsCgroup(cli *client.Client, id string) (string, error) {
+	ins, err := cli.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", ins.Container.State.Pid))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var dir string
+		switch {
+		case slices.Contains(strings.Split(parts[1], ","), "pids"):
+			dir = filepath.Join("/sys/fs/cgroup/pids", parts[2])
+		case parts[0] == "0" && parts[1] == "":
+			dir = filepath.Join("/sys/fs/cgroup", parts[2])
+		default:
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "pids.events")); err == nil {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("no pids cgroup with pids.events for container %.12s in /proc/%d/cgroup", id, ins.Container.State.Pid)
+}
+
+// readCgroupFile returns the trimmed content of a cgroup file, "" once the
+// cgroup is gone.
+func readCgroupFile(t *testing.T, dir, name string) string {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENODEV) {
+		t.Fatalf("reading %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // TestScopes: per-session sandboxes are per session, per-agent ones per
