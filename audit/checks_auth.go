@@ -35,7 +35,7 @@ func (a *auditor) resolveSecret(raw, stateDir string) (string, error) {
 		return v.Get(name)
 	})
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", raw, err)
+		return "", err
 	}
 	return v, nil
 }

@@ -37,17 +37,15 @@ func (s *secrets) resolve(raw string) (value, name string, err error) {
 	return value, name, nil
 }
 
+// vaultGet opens the vault on first use and keeps it for the config's
+// other secrets. Errors get their placeholder from secretref.
 func (s *secrets) vaultGet(name string) ([]byte, error) {
 	if s.vault == nil {
 		v, err := vault.Open(s.stateDir)
 		if err != nil {
-			return nil, fmt.Errorf("opening vault for {vault.%s}: %w", name, err)
+			return nil, fmt.Errorf("opening vault: %w", err)
 		}
 		s.vault = v
 	}
-	v, err := s.vault.Get(name)
-	if err != nil {
-		return nil, fmt.Errorf("{vault.%s}: %w", name, err)
-	}
-	return v, nil
+	return s.vault.Get(name)
 }

@@ -176,7 +176,7 @@ func (e *SecretError) Unwrap() error { return e.Err }
 func resolveSecret(raw, stateDir string) (string, error) {
 	v, err := secretref.Resolve(raw, secretref.OpenVault(stateDir))
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", raw, err)
+		return "", err
 	}
 	// {file.*} keeps a trailing newline; keys never hold whitespace.
 	v = strings.TrimSpace(v)

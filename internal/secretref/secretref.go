@@ -15,10 +15,19 @@ import (
 // VaultGetter returns the value of the vault entry name.
 type VaultGetter func(name string) ([]byte, error)
 
+// VaultError is a {vault.NAME} placeholder that did not resolve.
+type VaultError struct {
+	Name string
+	Err  error
+}
+
+func (e *VaultError) Error() string { return "{vault." + e.Name + "}: " + e.Err.Error() }
+func (e *VaultError) Unwrap() error { return e.Err }
+
 // Resolve replaces every placeholder in raw, calling get for each
-// {vault.NAME} and returning its error as is. An unknown placeholder or one
-// that resolves to nothing is an error: an unset {env.X} must never become
-// an empty secret.
+// {vault.NAME}; its errors come back as *VaultError. An unknown placeholder
+// or one that resolves to nothing is an error (Caddy's, naming it): an
+// unset {env.X} must never become an empty secret.
 func Resolve(raw string, get VaultGetter) (string, error) {
 	repl := caddy.NewReplacer()
 	var vaultErr error
@@ -29,7 +38,7 @@ func Resolve(raw string, get VaultGetter) (string, error) {
 		}
 		b, err := get(name)
 		if err != nil {
-			vaultErr = err
+			vaultErr = &VaultError{Name: name, Err: err}
 			return nil, false
 		}
 		return string(b), true

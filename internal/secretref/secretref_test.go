@@ -45,8 +45,10 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q) = %q, want an error", raw, got)
 		}
 	}
-	if _, err := Resolve("{vault.missing}", get); !errors.Is(err, vault.ErrNotFound) {
-		t.Errorf("missing entry: %v, want vault.ErrNotFound", err)
+	_, err = Resolve("{vault.missing}", get)
+	var ve *VaultError
+	if !errors.Is(err, vault.ErrNotFound) || !errors.As(err, &ve) || ve.Name != "missing" || !strings.HasPrefix(err.Error(), "{vault.missing}: ") {
+		t.Errorf("missing entry: %v, want a VaultError naming {vault.missing} around vault.ErrNotFound", err)
 	}
 	// The vault is opened only when a {vault.*} placeholder needs it.
 	calls := 0
