@@ -3,7 +3,8 @@
 // same upstream, and the load alternates between them in rounds (in a new
 // order each round) so drift on the machine hits every variant alike. It
 // prints requests/s, p50 and p99 per variant and each variant's throughput as
-// a ratio of bare reverse_proxy.
+// a ratio of bare reverse_proxy: over the whole run, and as the median of
+// the rounds' ratios (one disturbed round does not move it).
 //
 // The HMAC variant's load generator signs every request afresh (RFC 9421,
 // new nonce and created each time, as a real client must); its ratio is
@@ -66,6 +67,7 @@ type stats struct {
 	elapsed   time.Duration
 	cpu       time.Duration // process user+system time while loading
 	latencies []time.Duration
+	roundRPS  []float64 // requests/s of each round, in round order
 }
 
 const (
@@ -169,9 +171,9 @@ func startCaddy(variants []*variant, upstream, stateDir string) error {
 		if v.gate != "" {
 			// local_trust off: every request is judged by its credential,
 			// as a remote client's would be.
-			gate = fmt.Sprintf("clawguard {\n\t\t%s\n\t\tlocal_trust off\n\t\tstate_dir %s\n\t}", v.gate, stateDir)
+			gate = fmt.Sprintf("\tclawguard {\n\t\t%s\n\t\tlocal_trust off\n\t\tstate_dir %s\n\t}\n", v.gate, stateDir)
 		}
-		cfg += fmt.Sprintf("\nhttp://:%d {\n\tbind 127.0.0.1\n\t%s\n\treverse_proxy %s\n}\n", v.port, gate, upstream)
+		cfg += fmt.Sprintf("\nhttp://:%d {\n\tbind 127.0.0.1\n%s\treverse_proxy %s\n}\n", v.port, gate, upstream)
 	}
 	return testcaddy.LoadErr(cfg)
 }
@@ -216,7 +218,9 @@ func load(v *variant, conns int, d time.Duration) error {
 		}()
 	}
 	wg.Wait()
-	v.stats.elapsed += time.Since(start)
+	elapsed := time.Since(start)
+	v.stats.elapsed += elapsed
+	v.stats.roundRPS = append(v.stats.roundRPS, float64(requests.Load())/elapsed.Seconds())
 	v.stats.cpu += cpuTime() - cpu0
 	v.stats.requests += requests.Load()
 	v.stats.errors += failures.Load()
@@ -245,19 +249,37 @@ func fetch(ctx context.Context, client *http.Client, url string, v *variant) err
 }
 
 func report(variants []*variant) {
-	fmt.Printf("\n%-32s %9s %9s %9s %7s %7s %10s %9s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "CPU/req", "CPU ratio", "ratios of")
-	fmt.Println(strings.Repeat("-", 130))
+	fmt.Printf("\n%-32s %9s %9s %9s %7s %7s %9s %10s %9s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "median/rd", "CPU/req", "CPU ratio", "ratios of")
+	fmt.Println(strings.Repeat("-", 140))
 	for _, v := range variants {
 		slices.Sort(v.stats.latencies)
 		base := v.baseline
 		if base == nil {
 			base = variants[0]
 		}
-		fmt.Printf("%-32s %9.0f %9s %9s %7d %6.1f%% %10s %8.1f%%  %s\n", v.name, v.stats.rps(),
+		fmt.Printf("%-32s %9.0f %9s %9s %7d %6.1f%% %8.1f%% %10s %8.1f%%  %s\n", v.name, v.stats.rps(),
 			percentile(v.stats.latencies, 0.50), percentile(v.stats.latencies, 0.99), v.stats.errors,
-			100*v.stats.rps()/base.stats.rps(), v.stats.cpuPerRequest().Round(100*time.Nanosecond),
+			100*v.stats.rps()/base.stats.rps(), 100*medianRoundRatio(v, base), v.stats.cpuPerRequest().Round(100*time.Nanosecond),
 			100*float64(base.stats.cpuPerRequest())/float64(v.stats.cpuPerRequest()), base.name)
 	}
+}
+
+// medianRoundRatio is the median over rounds of v's requests/s over base's
+// in the same round: a round's drift hits both, and one disturbed round
+// does not move the median.
+func medianRoundRatio(v, base *variant) float64 {
+	var r []float64
+	for i := range min(len(v.stats.roundRPS), len(base.stats.roundRPS)) {
+		r = append(r, v.stats.roundRPS[i]/base.stats.roundRPS[i])
+	}
+	if len(r) == 0 {
+		return 0
+	}
+	slices.Sort(r)
+	if n := len(r); n%2 == 0 {
+		return (r[n/2-1] + r[n/2]) / 2
+	}
+	return r[len(r)/2]
 }
 
 func (s *stats) rps() float64 { return float64(s.requests) / s.elapsed.Seconds() }
