@@ -56,17 +56,7 @@ http://:%d {
 `, port, t.TempDir(), d.socket, d.state, d.socket))
 
 	do := func(method, path, body string) (int, map[string]any) {
-		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("X-Clawguard-Identity", "local") // a client's attempt; the gate strips it
-		resp, err := testcaddy.Client("").Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return throughGate(t, port, token, method, path, body)
 	}
 	if code, body := do("GET", "/signed/v1/sandboxes", ""); code != 200 {
 		t.Fatalf("signed route: %d %v", code, body)
@@ -82,4 +72,22 @@ http://:%d {
 	if !strings.Contains(logs.String(), `"identity":"token:CLAWGUARD_TEST_GATE_TOKEN"`) {
 		t.Fatalf("sidecar log does not name the gate's identity:\n%s", logs.String())
 	}
+}
+
+// throughGate sends a request with the gate's token to the Caddy on port,
+// with a spoofed identity header the gate must strip, and decodes the JSON
+// answer.
+func throughGate(t *testing.T, port int, token, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Clawguard-Identity", "local") // a client's attempt; the gate strips it
+	resp, err := testcaddy.Client("").Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

@@ -119,17 +119,7 @@ http://:%d {
 `, admin, nodeDir, tn.ControlURL, port, t.TempDir(), tport, d.state, d.socket, d.state))
 
 	gate := func(method, path, body string) (int, map[string]any) {
-		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("X-Clawguard-Identity", "local") // a client's attempt; the gate strips it
-		resp, err := testcaddy.Client("").Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return throughGate(t, port, token, method, path, body)
 	}
 	// The nodes come up in the background: wait until both are on the
 	// tailnet, then until the gate gets through.
