@@ -117,28 +117,20 @@ func TestDeepTailnetNodeDown(t *testing.T) {
 	f := newFixture(t)
 	admin, site := testcaddy.FreePort(t), testcaddy.FreePort(t)
 	closed := testcaddy.FreePort(t) // reserved, nothing listens
-	cfg := fmt.Sprintf(`{
-	admin localhost:%d
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	tailnet {
+	cfg := testcaddy.Global(admin, fmt.Sprintf(`	tailnet {
 		node gate {
 			control_url http://127.0.0.1:%d
 			ephemeral
 			state_dir %s
 		}
 	}
-}
-
+`, closed, filepath.Join(f.state, "tailnet", "gate"))) + fmt.Sprintf(`
 http://:%d {
 	bind 127.0.0.1
 	bind tailnet/gate
 	respond ok
 }
-`, admin, closed, filepath.Join(f.state, "tailnet", "gate"), site)
+`, site)
 	testcaddy.Load(t, cfg)
 	f.caddyfile(cfg)
 	f.opts.Deep = true

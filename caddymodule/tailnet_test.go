@@ -75,21 +75,9 @@ func tailnetTest(t testing.TB) *tailnetEnv {
 }
 
 // tailnetGlobal is the global options block of the tailnet tests, with
-// extra (already indented) option lines inside it. Storage checks and
-// cleaning are off: their lock-refreshing goroutines would outlive a test.
+// extra (already indented) option lines inside it.
 func tailnetGlobal(extra string) string {
-	return fmt.Sprintf(`{
-	admin localhost:%d
-	auto_https off
-	persist_config off
-	skip_install_trust
-	storage_check off
-	storage_clean_interval off
-	log {
-		output discard
-	}
-%s}
-`, tailnetAdmin(), extra)
+	return testcaddy.Global(tailnetAdmin(), extra)
 }
 
 // node is the `tailnet` global option for one node on the test's tailnet.

@@ -72,17 +72,7 @@ func TestSidecarOverTailnet(t *testing.T) {
 	token := "gate-token-0123456789abcdefghijkl"
 	t.Setenv("CLAWGUARD_TEST_GATE_TOKEN", token)
 	port := testcaddy.FreePort(t)
-	testcaddy.Load(t, fmt.Sprintf(`{
-	admin localhost:%d
-	auto_https off
-	persist_config off
-	skip_install_trust
-	storage_check off
-	storage_clean_interval off
-	log {
-		output discard
-	}
-	tailnet {
+	testcaddy.Load(t, testcaddy.Global(admin, fmt.Sprintf(`	tailnet {
 		state_dir %s
 		node gatehost {
 			control_url %s
@@ -90,8 +80,7 @@ func TestSidecarOverTailnet(t *testing.T) {
 			tags tag:clawguard-gate
 		}
 	}
-}
-
+`, nodeDir, tn.ControlURL))+fmt.Sprintf(`
 http://:%d {
 	bind 127.0.0.1
 	clawguard {
@@ -116,7 +105,7 @@ http://:%d {
 		}
 	}
 }
-`, admin, nodeDir, tn.ControlURL, port, t.TempDir(), tport, d.state, d.socket, d.state))
+`, port, t.TempDir(), tport, d.state, d.socket, d.state))
 
 	gate := func(method, path, body string) (int, map[string]any) {
 		return throughGate(t, port, token, method, path, body)

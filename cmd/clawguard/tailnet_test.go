@@ -33,26 +33,18 @@ func TestTailnetStatus(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
-	testcaddy.Load(t, fmt.Sprintf(`{
-	admin localhost:%d
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	tailnet {
+	testcaddy.Load(t, testcaddy.Global(admin, fmt.Sprintf(`	tailnet {
 		node gate {
 			control_url http://127.0.0.1:%d
 			state_dir %s/gate
 			ephemeral
 		}
 	}
-}
-http://:8080 {
+`, closed, state))+`http://:8080 {
 	bind tailnet/gate
 	respond "hi"
 }
-`, admin, closed, state))
+`)
 	adminAddr := fmt.Sprintf("localhost:%d", admin)
 
 	r := runCLI(strings.NewReader(""), nil, "tailnet", "status", "--admin", adminAddr, "--json")

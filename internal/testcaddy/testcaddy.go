@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,16 +91,21 @@ func Client(localIP string) *http.Client {
 }
 
 // Global is the global options block every test config starts with: admin
-// on its own port, no automatic HTTPS, nothing persisted, logs discarded.
-func Global(adminPort int) string {
+// on its own port, no automatic HTTPS, nothing persisted, logs discarded,
+// no storage checks or cleaning (their lock-refreshing goroutines would
+// outlive a test). extra are further option lines (indented, each ending
+// in a newline), e.g. a tailnet block.
+func Global(adminPort int, extra ...string) string {
 	return fmt.Sprintf(`{
 	admin localhost:%d
 	auto_https off
 	persist_config off
 	skip_install_trust
+	storage_check off
+	storage_clean_interval off
 	log {
 		output discard
 	}
-}
-`, adminPort)
+%s}
+`, adminPort, strings.Join(extra, ""))
 }
