@@ -41,25 +41,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	for d.Next() {
 		if d.NextArg() {
-			return nil, d.ArgErr()
+			return nil, argErr(d, "tailnet", "takes a block, no arguments")
 		}
 		for d.NextBlock(0) {
 			switch d.Val() {
 			case "state_dir":
-				if !d.NextArg() {
-					return nil, d.ArgErr()
-				}
-				app.StateDir = d.Val()
-				if d.NextArg() {
-					return nil, d.ArgErr()
+				if !d.AllArgs(&app.StateDir) {
+					return nil, argErr(d, "tailnet state_dir", "takes one path")
 				}
 			case "node":
-				if !d.NextArg() {
-					return nil, d.ArgErr()
-				}
-				name := d.Val()
-				if d.NextArg() {
-					return nil, d.ArgErr()
+				var name string
+				if !d.AllArgs(&name) {
+					return nil, argErr(d, "tailnet node", "takes one name and a block")
 				}
 				if _, dup := app.Nodes[name]; dup {
 					return nil, d.Errf("tailnet: node %s defined twice", name)
@@ -83,19 +76,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 // parseNode parses the block of `node <name> { … }`.
 func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
 	var nc NodeConfig
-	oneArg := func(dst *string) error {
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		*dst = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		return nil
-	}
 	for d.NextBlock(1) {
+		opt := d.Val()
+		oneArg := func(dst *string) error {
+			if !d.AllArgs(dst) {
+				return argErr(d, "tailnet node "+opt, "takes one value")
+			}
+			return nil
+		}
 		var err error
-		switch d.Val() {
+		switch opt {
 		case "auth_key":
 			err = oneArg(&nc.AuthKey)
 		case "control_url":
@@ -106,13 +96,13 @@ func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
 			err = oneArg(&nc.StateDir)
 		case "ephemeral":
 			if d.NextArg() {
-				err = d.ArgErr()
+				err = argErr(d, "tailnet node "+opt, "takes no value")
 			}
 			nc.Ephemeral = true
 		case "tags":
 			nc.Tags = append(nc.Tags, d.RemainingArgs()...)
 			if len(nc.Tags) == 0 {
-				err = d.ArgErr()
+				err = argErr(d, "tailnet node "+opt, "takes one or more tags")
 			}
 		default:
 			err = d.Errf("tailnet node: unknown option %s (want auth_key, control_url, hostname, state_dir, ephemeral or tags)", optionName(d.Val()))
@@ -122,6 +112,12 @@ func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
 		}
 	}
 	return nc, nil
+}
+
+// argErr is Caddy's argument-count error without the token it stopped at:
+// that token may be an auth key given where it does not belong.
+func argErr(d *caddyfile.Dispenser, option, want string) error {
+	return d.Errf("%s: wrong argument count (%s)", option, want)
 }
 
 // optionName quotes an unknown option for an error message unless it could
