@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/clawguard/clawguard/httpsig"
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 // parseApprovals parses the pairing block's
@@ -18,13 +19,13 @@ import (
 func parseApprovals(d *caddyfile.Dispenser) (*Approvals, error) {
 	a := &Approvals{}
 	if d.NextArg() {
-		return nil, d.ArgErr()
+		return nil, secretref.ArgErr(d, "pairing approvals", "takes a block, no arguments")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch opt := d.Val(); opt {
 		case "socket":
 			if !d.AllArgs(&a.Socket) {
-				return nil, d.ArgErr()
+				return nil, secretref.ArgErr(d, "pairing approvals socket", "takes one path")
 			}
 			if !filepath.IsAbs(a.Socket) {
 				return nil, d.Errf("pairing approvals socket: %q is not an absolute path", a.Socket)
@@ -39,7 +40,7 @@ func parseApprovals(d *caddyfile.Dispenser) (*Approvals, error) {
 				}
 			}
 		default:
-			return nil, d.Errf("unknown pairing approvals option %q", opt)
+			return nil, d.Errf("unknown pairing approvals option %s", secretref.Quote(opt))
 		}
 	}
 	return a, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -60,7 +61,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
-		return d.ArgErr()
+		return secretref.ArgErr(d, "clawguard", "takes a block, no arguments")
 	}
 	for d.NextBlock(0) {
 		var err error
@@ -87,10 +88,10 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseAdmins(d)
 		case "state_dir":
 			if !d.AllArgs(&g.StateDir) {
-				err = d.ArgErr()
+				err = secretref.ArgErr(d, "state_dir", "takes one path")
 			}
 		default:
-			err = d.Errf("unknown clawguard option %q", d.Val())
+			err = d.Errf("unknown clawguard option %s", secretref.Quote(d.Val()))
 		}
 		if err != nil {
 			return err
@@ -144,27 +145,27 @@ func (g *Gate) parseTrustedProxy(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "user_header":
 			if !d.AllArgs(&tp.UserHeader) {
-				return d.ArgErr()
+				return secretref.ArgErr(d, "trusted_proxy user_header", "takes one header name")
 			}
 		case "require_header":
 			hs := d.RemainingArgs()
 			if len(hs) == 0 {
-				return d.ArgErr()
+				return secretref.ArgErr(d, "trusted_proxy require_header", "takes one or more header names")
 			}
 			tp.RequireHeaders = append(tp.RequireHeaders, hs...)
 		case "allow_users":
 			us := d.RemainingArgs()
 			if len(us) == 0 {
-				return d.ArgErr()
+				return secretref.ArgErr(d, "trusted_proxy allow_users", "takes one or more users")
 			}
 			tp.AllowUsers = append(tp.AllowUsers, us...)
 		case "allow_loopback":
 			if d.NextArg() {
-				return d.ArgErr()
+				return secretref.ArgErr(d, "trusted_proxy allow_loopback", "takes no value")
 			}
 			tp.AllowLoopback = true
 		default:
-			return d.Errf("unknown trusted_proxy option %q", d.Val())
+			return d.Errf("unknown trusted_proxy option %s", secretref.Quote(d.Val()))
 		}
 	}
 	if _, err := tp.compile(); err != nil {
@@ -177,7 +178,7 @@ func (g *Gate) parseTrustedProxy(d *caddyfile.Dispenser) error {
 func (g *Gate) parseOrigins(d *caddyfile.Dispenser) error {
 	origins := d.RemainingArgs()
 	if len(origins) == 0 {
-		return d.ArgErr()
+		return secretref.ArgErr(d, "allowed_origins", "takes one or more origins")
 	}
 	for _, o := range origins {
 		if _, err := authn.NormalizeOrigin(o); err != nil {
@@ -192,7 +193,7 @@ func (g *Gate) parseRateLimit(d *caddyfile.Dispenser) error {
 	rl := &RateLimit{}
 	if d.NextArg() {
 		if d.Val() != "off" || d.NextArg() {
-			return d.Errf("rate_limit: want 'off' or a block, got %q", d.Val())
+			return d.Errf("rate_limit: want 'off' or a block, got %s", secretref.Quote(d.Val()))
 		}
 		rl.Off = true
 		g.RateLimit = rl
@@ -202,7 +203,7 @@ func (g *Gate) parseRateLimit(d *caddyfile.Dispenser) error {
 		opt := d.Val()
 		var val string
 		if !d.AllArgs(&val) {
-			return d.ArgErr()
+			return secretref.ArgErr(d, "rate_limit "+secretref.Quote(opt), "takes one value")
 		}
 		switch opt {
 		case "attempts":
@@ -222,7 +223,7 @@ func (g *Gate) parseRateLimit(d *caddyfile.Dispenser) error {
 				rl.Lockout = caddy.Duration(dur)
 			}
 		default:
-			return d.Errf("unknown rate_limit option %q", opt)
+			return d.Errf("unknown rate_limit option %s", secretref.Quote(opt))
 		}
 	}
 	g.RateLimit = rl
@@ -232,7 +233,7 @@ func (g *Gate) parseRateLimit(d *caddyfile.Dispenser) error {
 func parseOnOff(d *caddyfile.Dispenser, opt string) (*bool, error) {
 	var v string
 	if !d.AllArgs(&v) {
-		return nil, d.ArgErr()
+		return nil, secretref.ArgErr(d, opt, "takes on or off")
 	}
 	switch v {
 	case "on":

@@ -79,6 +79,56 @@ func TestCaddyfileRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCaddyfileErrorsHideMisplacedSecrets: a secret on the wrong line or
+// after its option's value is refused without being repeated, since config
+// errors end up in logs.
+func TestCaddyfileErrorsHideMisplacedSecrets(t *testing.T) {
+	const secret = "Sup3rSecretTokenValue0123456789"
+	type unmarshaler interface {
+		UnmarshalCaddyfile(*caddyfile.Dispenser) error
+	}
+	for _, tc := range []struct {
+		input string
+		into  unmarshaler
+	}{
+		{"clawguard " + secret, &Gate{}},
+		{"clawguard {\n token {env.A}\n " + secret + "\n}", &Gate{}},
+		{"clawguard {\n state_dir /x " + secret + "\n}", &Gate{}},
+		{"clawguard {\n local_trust on " + secret + "\n}", &Gate{}},
+		{"clawguard {\n allowed_origins\n " + secret + "\n}", &Gate{}},
+		{"clawguard {\n rate_limit off " + secret + "\n}", &Gate{}},
+		{"clawguard {\n rate_limit {\n " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n rate_limit {\n attempts 3 " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n hmac ci {env.K} {\n " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n hmac ci {env.K} {\n max_age 1m " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n trusted_proxy 10.0.0.0/8 {\n " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n trusted_proxy 10.0.0.0/8 {\n allow_loopback " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n trusted_proxy 10.0.0.0/8 {\n user_header X " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n pairing " + secret + "\n}", &Gate{}},
+		{"clawguard {\n pairing {\n " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n pairing {\n pending_ttl 5m " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n pairing {\n approvals " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n pairing {\n approvals {\n " + secret + "\n }\n }\n}", &Gate{}},
+		{"clawguard {\n pairing {\n approvals {\n socket /s " + secret + "\n }\n }\n}", &Gate{}},
+		{"clawguard {\n tailnet_identity {\n " + secret + "\n }\n}", &Gate{}},
+		{"clawguard {\n tailnet_identity " + secret + "\n}", &Gate{}},
+		{"clawguard_signed " + secret, &SignedTransport{}},
+		{"clawguard_signed {\n state_dir /x " + secret + "\n}", &SignedTransport{}},
+		{"clawguard_tailnet gate " + secret, &TailnetTransport{}},
+	} {
+		d, err := dispense(tc.input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tc.into.UnmarshalCaddyfile(d)
+		if err == nil {
+			t.Errorf("%q: accepted", tc.input)
+		} else if strings.Contains(err.Error(), secret) {
+			t.Errorf("%q: error repeats the secret: %v", tc.input, err)
+		}
+	}
+}
+
 func FuzzUnmarshalCaddyfile(f *testing.F) {
 	for _, s := range []string{
 		"clawguard {\n token abcdefghijklmnopqrstuvwx\n}",

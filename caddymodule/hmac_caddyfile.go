@@ -9,6 +9,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/clawguard/clawguard/httpsig"
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 // parseHMAC parses one key, repeatable for rotation:
@@ -48,7 +49,7 @@ func (g *Gate) parseHMAC(d *caddyfile.Dispenser) error {
 		opt := d.Val()
 		var val string
 		if !d.AllArgs(&val) {
-			return d.ArgErr()
+			return secretref.ArgErr(d, "hmac "+secretref.Quote(opt), "takes one value")
 		}
 		switch opt {
 		case "max_age":
@@ -78,7 +79,7 @@ func (g *Gate) parseHMAC(d *caddyfile.Dispenser) error {
 			}
 			h.Origin = val
 		default:
-			return d.Errf("unknown hmac option %q", opt)
+			return d.Errf("unknown hmac option %s", secretref.Quote(opt))
 		}
 	}
 	h.Keys = append(h.Keys, k)

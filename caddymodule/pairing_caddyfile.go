@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 // parsePairing parses
@@ -21,7 +23,7 @@ func (g *Gate) parsePairing(d *caddyfile.Dispenser) error {
 	p := &Pairing{}
 	if d.NextArg() {
 		if d.Val() != "off" || d.NextArg() {
-			return d.Errf("pairing: want 'off' or a block, got %q", d.Val())
+			return d.Errf("pairing: want 'off' or a block, got %s", secretref.Quote(d.Val()))
 		}
 		p.Off = true
 		g.Pairing = p
@@ -38,7 +40,7 @@ func (g *Gate) parsePairing(d *caddyfile.Dispenser) error {
 		case "pending_ttl":
 			var val string
 			if !d.AllArgs(&val) {
-				return d.ArgErr()
+				return secretref.ArgErr(d, "pairing pending_ttl", "takes one duration")
 			}
 			dur, err := caddy.ParseDuration(val)
 			if err != nil || dur < minPendingTTL || dur > maxPendingTTL {
@@ -61,7 +63,7 @@ func (g *Gate) parsePairing(d *caddyfile.Dispenser) error {
 			}
 			p.Approvals = a
 		default:
-			return d.Errf("unknown pairing option %q", opt)
+			return d.Errf("unknown pairing option %s", secretref.Quote(opt))
 		}
 	}
 	g.Pairing = p

@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/clawguard/clawguard/httpsig"
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 // UnmarshalCaddyfile sets up the transport from Caddyfile tokens:
@@ -23,7 +24,7 @@ func (t *SignedTransport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	line := d.Line()
 	rest := []caddyfile.Token{d.Token()}
 	if d.NextArg() {
-		return d.ArgErr()
+		return secretref.ArgErr(d, "clawguard_signed", "takes a block, no arguments")
 	}
 	opened := false
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -49,7 +50,7 @@ func (t *SignedTransport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "state_dir":
 			if !d.AllArgs(&t.StateDir) {
-				return d.ArgErr()
+				return secretref.ArgErr(d, "clawguard_signed state_dir", "takes one path")
 			}
 		default:
 			rest = append(rest, d.NextSegment()...)

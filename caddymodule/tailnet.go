@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/internal/secretref"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
 )
 
@@ -25,23 +26,24 @@ func (g *Gate) parseTailnetIdentity(d *caddyfile.Dispenser) error {
 		return d.Err("tailnet_identity: given twice")
 	}
 	if d.NextArg() {
-		return d.Errf("tailnet_identity: want a block, got %q", d.Val())
+		return d.Errf("tailnet_identity: want a block, got %s", secretref.Quote(d.Val()))
 	}
 	p := &cgtailnet.Policy{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
+		var list *[]string
+		switch opt := d.Val(); opt {
+		case "allow_users":
+			list = &p.AllowUsers
+		case "allow_tags":
+			list = &p.AllowTags
+		default:
+			return d.Errf("unknown tailnet_identity option %s (want allow_users or allow_tags)", secretref.Quote(opt))
+		}
 		args := d.RemainingArgs()
 		if len(args) == 0 {
-			return d.Errf("tailnet_identity %s: missing value", opt)
+			return d.Errf("tailnet_identity %s: missing value", d.Val())
 		}
-		switch opt {
-		case "allow_users":
-			p.AllowUsers = append(p.AllowUsers, args...)
-		case "allow_tags":
-			p.AllowTags = append(p.AllowTags, args...)
-		default:
-			return d.Errf("unknown tailnet_identity option %q (want allow_users or allow_tags)", opt)
-		}
+		*list = append(*list, args...)
 	}
 	if err := p.Validate(); err != nil {
 		return d.Errf("tailnet_identity: %v", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/clawguard/clawguard/internal/secretref"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
 )
 
@@ -154,7 +155,7 @@ func (t *TailnetTransport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Errf("clawguard_tailnet: %v", err)
 	}
 	if d.NextArg() {
-		return d.ArgErr()
+		return secretref.ArgErr(d, "clawguard_tailnet", "takes one node name and a block")
 	}
 	// The rest is clawguard_signed's block, tokens and lines intact.
 	for d.Next() {

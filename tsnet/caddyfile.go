@@ -3,11 +3,12 @@ package tsnet
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 func init() {
@@ -41,18 +42,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	for d.Next() {
 		if d.NextArg() {
-			return nil, argErr(d, "tailnet", "takes a block, no arguments")
+			return nil, secretref.ArgErr(d, "tailnet", "takes a block, no arguments")
 		}
 		for d.NextBlock(0) {
 			switch d.Val() {
 			case "state_dir":
 				if !d.AllArgs(&app.StateDir) {
-					return nil, argErr(d, "tailnet state_dir", "takes one path")
+					return nil, secretref.ArgErr(d, "tailnet state_dir", "takes one path")
 				}
 			case "node":
 				var name string
 				if !d.AllArgs(&name) {
-					return nil, argErr(d, "tailnet node", "takes one name and a block")
+					return nil, secretref.ArgErr(d, "tailnet node", "takes one name and a block")
 				}
 				if _, dup := app.Nodes[name]; dup {
 					return nil, d.Errf("tailnet: node %s defined twice", name)
@@ -66,7 +67,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				app.Nodes[name] = nc
 			default:
-				return nil, d.Errf("tailnet: unknown option %s (want state_dir or node)", optionName(d.Val()))
+				return nil, d.Errf("tailnet: unknown option %s (want state_dir or node)", secretref.Quote(d.Val()))
 			}
 		}
 	}
@@ -80,7 +81,7 @@ func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
 		opt := d.Val()
 		oneArg := func(dst *string) error {
 			if !d.AllArgs(dst) {
-				return argErr(d, "tailnet node "+opt, "takes one value")
+				return secretref.ArgErr(d, "tailnet node "+opt, "takes one value")
 			}
 			return nil
 		}
@@ -96,16 +97,16 @@ func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
 			err = oneArg(&nc.StateDir)
 		case "ephemeral":
 			if d.NextArg() {
-				err = argErr(d, "tailnet node "+opt, "takes no value")
+				err = secretref.ArgErr(d, "tailnet node "+opt, "takes no value")
 			}
 			nc.Ephemeral = true
 		case "tags":
 			nc.Tags = append(nc.Tags, d.RemainingArgs()...)
 			if len(nc.Tags) == 0 {
-				err = argErr(d, "tailnet node "+opt, "takes one or more tags")
+				err = secretref.ArgErr(d, "tailnet node "+opt, "takes one or more tags")
 			}
 		default:
-			err = d.Errf("tailnet node: unknown option %s (want auth_key, control_url, hostname, state_dir, ephemeral or tags)", optionName(d.Val()))
+			err = d.Errf("tailnet node: unknown option %s (want auth_key, control_url, hostname, state_dir, ephemeral or tags)", secretref.Quote(d.Val()))
 		}
 		if err != nil {
 			return NodeConfig{}, err
@@ -113,21 +114,3 @@ func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
 	}
 	return nc, nil
 }
-
-// argErr is Caddy's argument-count error without the token it stopped at:
-// that token may be an auth key given where it does not belong.
-func argErr(d *caddyfile.Dispenser, option, want string) error {
-	return d.Errf("%s: wrong argument count (%s)", option, want)
-}
-
-// optionName quotes an unknown option for an error message unless it could
-// be a secret (e.g. a key that slipped onto its own line), which errors
-// must not echo.
-func optionName(tok string) string {
-	if optionRE.MatchString(tok) {
-		return fmt.Sprintf("%q", tok)
-	}
-	return "(value not shown)"
-}
-
-var optionRE = regexp.MustCompile(`^[a-z_]{1,32}$`)
