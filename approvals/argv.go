@@ -60,6 +60,10 @@ func quoteMeta(s string) string {
 // selectors, private-use code points and noncharacters.
 func hiddenRune(r rune, size int) bool {
 	switch {
+	case r > ' ' && r < 0x7f:
+		// Printable ASCII, most of any command line: none of the
+		// classes below has a member here, and asking them costs.
+		return false
 	case r == utf8.RuneError && size <= 1:
 		return true
 	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:

@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -78,6 +79,21 @@ func BenchmarkDecision10k(b *testing.B) {
 			reportPercentiles(b, lat)
 		})
 	}
+	// The floor under "host": the three lstat calls it makes to resolve
+	// env, with nothing else. On a VM their tail sets the decision's p99.
+	b.Run("host-lstat-only", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			t0 := time.Now()
+			for _, p := range []string{"/usr", "/usr/bin", "/usr/bin/env"} {
+				if _, err := os.Lstat(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		reportPercentiles(b, lat)
+	})
 }
 
 // BenchmarkMatch10k measures the matching step alone (no filesystem).
