@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/coder/websocket"
 
 	"github.com/clawguard/clawguard/caddymodule/pairing"
@@ -327,7 +326,7 @@ func TestDamagedStoreRefusesConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, pairing.FileName), []byte(`{"version":1,"devices":[{"device_id":"x"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	caddy.Stop()
+	testcaddy.Stop()
 	err := testcaddy.LoadErr(e.cfg)
 	if err == nil || !strings.Contains(err.Error(), pairing.FileName) || !strings.Contains(err.Error(), "devices[0]") {
 		t.Fatalf("config with a damaged store: %v", err)

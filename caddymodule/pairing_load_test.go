@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
@@ -144,7 +142,7 @@ func TestPairingLoad(t *testing.T) {
 		}
 	}
 	check("after the load")
-	caddy.Stop()
+	testcaddy.Stop()
 	e = startPairing(t, dir, "")
 	check("after a restart")
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/coder/websocket"
 
 	"github.com/clawguard/clawguard/caddymodule/pairing"
@@ -549,7 +548,7 @@ func TestPairingStateSurvivesRestartAndReload(t *testing.T) {
 	}
 
 	// A full stop and start of Caddy keeps devices and pending requests.
-	caddy.Stop()
+	testcaddy.Stop()
 	e = startPairing(t, dir, "")
 	if st, seen := getAs(t, e, remoteClient(""), res.Token, "/"); st != 200 || seen.Get("X-Clawguard-Device") != res.DeviceID {
 		t.Fatalf("token after restart: %d", st)

@@ -61,7 +61,7 @@ func TestTailnetIdentityJSONChecked(t *testing.T) {
 			jsonEscape(t.TempDir()) + `","tailnet_identity":` + p + `}]}]}}}}}`
 		err := caddy.Load([]byte(cfg), true)
 		if err == nil {
-			caddy.Stop()
+			testcaddy.Stop()
 			t.Fatalf("tailnet_identity %s accepted", p)
 		}
 		if !strings.Contains(err.Error(), "tailnet_identity") {
@@ -140,7 +140,7 @@ http://127.0.0.1:0 {
 }
 `)
 		if err == nil {
-			caddy.Stop()
+			testcaddy.Stop()
 			t.Fatalf("%s accepted", c.opt)
 		}
 		if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "tailnet node") {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"tailscale.com/tstest"
 	"tailscale.com/tstest/integration/testcontrol"
 
@@ -53,7 +52,7 @@ func tailnetTest(t testing.TB) *tailnetEnv {
 	if err := testcaddy.LoadErr(tailnetGlobal("")); err != nil {
 		t.Fatalf("warming up Caddy: %v", err)
 	}
-	caddy.Stop()
+	testcaddy.Stop()
 	tstest.ResourceCheck(t)
 	e := &tailnetEnv{state: t.TempDir()}
 	t.Cleanup(func() {

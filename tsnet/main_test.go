@@ -26,6 +26,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
@@ -62,11 +63,11 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(storageDir)
 	// Caddy starts process-wide goroutines (the admin server) on its first
 	// load; start them here so the per-test goroutine checks see only ours.
-	if err := caddy.Load(caddyJSON(nil, nil, ""), true); err != nil {
+	if err := testcaddy.LoadJSON(caddyJSON(nil, nil, "")); err != nil {
 		fmt.Fprintln(os.Stderr, "warming up caddy:", err)
 		return 1
 	}
-	caddy.Stop()
+	testcaddy.Stop()
 	return m.Run()
 }
 
@@ -250,11 +251,11 @@ func caddyJSON(t testing.TB, tailnetApp any, logTo string, sites ...site) []byte
 // tailnet it uses goes away.
 func loadCaddy(t testing.TB, cfg []byte) {
 	t.Helper()
-	if err := caddy.Load(cfg, true); err != nil {
+	if err := testcaddy.LoadJSON(cfg); err != nil {
 		t.Fatalf("caddy load: %v", err)
 	}
 	t.Cleanup(func() {
-		caddy.Stop()
+		testcaddy.Stop()
 		waitNoNodes(t)
 	})
 }

@@ -23,6 +23,7 @@ import (
 	"tailscale.com/tstest"
 	"tailscale.com/tstest/integration/testcontrol"
 
+	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
@@ -435,7 +436,7 @@ func TestAuthKeyNeverLeaks(t *testing.T) {
 	b, _ = io.ReadAll(res.Body)
 	res.Body.Close()
 	views = append(views, string(b))
-	caddy.Stop()
+	testcaddy.Stop()
 	waitNoNodes(t)
 	buf, _ := logBuffers.Load(logTo)
 	logs := buf.(*lockedBuffer).String()
@@ -532,7 +533,7 @@ func TestFailedLoadReleasesNode(t *testing.T) {
 	cfg = []byte(strings.Replace(string(cfg), `"listen":["tailnet/gate:80"]`,
 		fmt.Sprintf(`"listen":["tailnet/gate:80","%s"]`, busy.Addr()), 1))
 	if err := caddy.Load(cfg, true); err == nil {
-		caddy.Stop()
+		testcaddy.Stop()
 		t.Fatal("config with a busy port loaded")
 	} else {
 		t.Logf("load failed as intended: %v", err)

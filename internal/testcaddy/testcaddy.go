@@ -57,17 +57,38 @@ func Load(t testing.TB, caddyfile string) {
 	if err := LoadErr(caddyfile); err != nil {
 		t.Fatalf("loading Caddyfile: %v\n%s", err, caddyfile)
 	}
-	t.Cleanup(func() { caddy.Stop() })
+	t.Cleanup(Stop)
 }
 
 // LoadErr adapts and loads caddyfile (replacing any running config) and
 // returns the error instead of failing, for tests of bad configs and reloads.
+// It returns once the replaced config's listeners are closed.
 func LoadErr(caddyfile string) error {
 	cfg, err := Adapt(caddyfile)
 	if err != nil {
 		return err
 	}
-	return caddy.Load(cfg, true)
+	return LoadJSON(cfg)
+}
+
+// LoadJSON loads a JSON config as LoadErr does.
+func LoadJSON(cfg []byte) error {
+	before := listening()
+	if err := caddy.Load(cfg, true); err != nil {
+		return err
+	}
+	recordOpened(cfg, before, listening())
+	settleReload()
+	return nil
+}
+
+// Stop stops Caddy and returns once its listeners are closed, so that the
+// next config, or another test binary given the same port, can bind.
+func Stop() {
+	if err := caddy.Stop(); err != nil {
+		fmt.Printf("stopping caddy: %v\n", err)
+	}
+	settleStop()
 }
 
 // Client returns an HTTP client whose connections originate from localIP
