@@ -23,11 +23,15 @@ func TestAuditFindingsGauge(t *testing.T) {
 		}
 		return out
 	}
-	want := func() map[audit.Severity]float64 {
+	report := func() *audit.Report {
 		rep, err := audit.Run(context.Background(), audit.Options{StateDir: d.state})
 		if err != nil {
 			t.Fatal(err)
 		}
+		return rep
+	}
+	want := func() map[audit.Severity]float64 {
+		rep := report()
 		out := map[audit.Severity]float64{}
 		for _, s := range audit.Severities {
 			out[s] = float64(rep.Count(s))
@@ -55,12 +59,8 @@ func TestAuditFindingsGauge(t *testing.T) {
 	// processes, e.g. parallel test packages), so the state dir's own
 	// check is what must change.
 	stateDirWarns := func() int {
-		rep, err := audit.Run(context.Background(), audit.Options{StateDir: d.state})
-		if err != nil {
-			t.Fatal(err)
-		}
 		n := 0
-		for _, f := range rep.Findings {
+		for _, f := range report().Findings {
 			if f.Check == "fs.state_dir.perms" && f.Severity == audit.SeverityWarn {
 				n++
 			}
