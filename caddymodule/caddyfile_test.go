@@ -115,6 +115,7 @@ func TestCaddyfileErrorsHideMisplacedSecrets(t *testing.T) {
 		{"clawguard_signed " + secret, &SignedTransport{}},
 		{"clawguard_signed {\n state_dir /x " + secret + "\n}", &SignedTransport{}},
 		{"clawguard_tailnet gate " + secret, &TailnetTransport{}},
+		{"clawguard_tailnet " + secret + " {\n}", &TailnetTransport{}},
 	} {
 		d, err := dispense(tc.input)
 		if err != nil {

@@ -55,15 +55,15 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				if !d.AllArgs(&name) {
 					return nil, secretref.ArgErr(d, "tailnet node", "takes one name and a block")
 				}
-				if _, dup := app.Nodes[name]; dup {
-					return nil, d.Errf("tailnet: node %s defined twice", name)
-				}
 				nc, err := parseNode(d)
 				if err != nil {
 					return nil, err
 				}
 				if err := nc.Validate(name); err != nil {
 					return nil, d.Errf("tailnet: %v", err)
+				}
+				if _, dup := app.Nodes[name]; dup {
+					return nil, d.Errf("tailnet: node %s defined twice", name)
 				}
 				app.Nodes[name] = nc
 			default:

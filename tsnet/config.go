@@ -80,7 +80,9 @@ var nodeNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // ValidNodeName reports why name cannot name a node, or nil.
 func ValidNodeName(name string) error {
 	if !nodeNameRE.MatchString(name) {
-		return fmt.Errorf("invalid node name %q: use 1-63 lowercase letters, digits and inner hyphens", name)
+		// Not echoed unless it looks like a name: a key given where the
+		// node name belongs must not reach the logs.
+		return fmt.Errorf("invalid node name %s: use 1-63 lowercase letters, digits and inner hyphens", secretref.Quote(name))
 	}
 	return nil
 }
