@@ -74,6 +74,14 @@ var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,63}$`)
 var nonceCaches = caddy.NewUsagePool()
 
 // pooledNonces is a NonceCache in the pool; it holds no resources.
+//
+// A replay cache is one state directory's, in this process's memory: the
+// gates of one Caddy process with the same state_dir share it, whatever
+// their site. Gates that share an HMAC key but not a cache, two sites with
+// different state_dir or two Caddy processes, each accept a given signature
+// once: a captured request can be replayed once to each of them within
+// max_age. Give the gates that accept a key the same state_dir, or each its
+// own key (`clawguard audit` warns about a key shared across state dirs).
 type pooledNonces struct{ *httpsig.NonceCache }
 
 func (pooledNonces) Destruct() error { return nil }

@@ -25,6 +25,12 @@ const DefaultMaxNonces = 100_000
 // reload) and is safe for concurrent use; sharers should use the same MaxAge
 // (a shorter one drops nonces early, which makes the others refuse, never
 // accept, older signatures).
+//
+// The cache lives in process memory: Verifiers with separate caches (in
+// other processes, or given other caches) do not see each other's nonces, so
+// a signature accepted by one is accepted once by each of the others too.
+// Verifiers accepting the same key should share a cache, or use their own
+// keys.
 type NonceCache struct {
 	mu       sync.Mutex
 	capacity int
@@ -71,6 +77,33 @@ func (c *NonceCache) use(keyid, nonce string, created int64, now time.Time, maxA
 	k := makeNonceKey(keyid, nonce)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.refusal(k, created, now, maxAge); err != nil {
+		return err
+	}
+	if len(c.seen) >= c.capacity {
+		if c.order[0].created >= created {
+			return refuse(CodeReplayCacheFull, "the replay cache is full of nonces at least as new as this signature; sign the request again later")
+		}
+		c.shedTo = max(c.shedTo, c.drop())
+	}
+	c.seen[k] = struct{}{}
+	heap.Push(&c.order, nonceEntry{created: created, key: k})
+	return nil
+}
+
+// check is use without recording the nonce: the refusal a replay, or a
+// signature before the horizon, would get. The verifier asks before it reads
+// a body and records the nonce (use) only once the body matched.
+func (c *NonceCache) check(keyid, nonce string, created int64, now time.Time, maxAge time.Duration) *Error {
+	k := makeNonceKey(keyid, nonce)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusal(k, created, now, maxAge)
+}
+
+// refusal drops the entries created before now-maxAge, then refuses k if it
+// was seen or created is before the horizon. c.mu must be held.
+func (c *NonceCache) refusal(k nonceKey, created int64, now time.Time, maxAge time.Duration) *Error {
 	oldest := now.Add(-maxAge).Unix() // created < oldest is refused as expired
 	for len(c.order) > 0 && c.order[0].created < oldest {
 		c.drop()
@@ -86,14 +119,6 @@ func (c *NonceCache) use(keyid, nonce string, created int64, now time.Time, maxA
 	if _, dup := c.seen[k]; dup {
 		return refuse(CodeReplay, "nonce was already used within the last %s", maxAge)
 	}
-	if len(c.seen) >= c.capacity {
-		if c.order[0].created >= created {
-			return refuse(CodeReplayCacheFull, "the replay cache is full of nonces at least as new as this signature; sign the request again later")
-		}
-		c.shedTo = max(c.shedTo, c.drop())
-	}
-	c.seen[k] = struct{}{}
-	heap.Push(&c.order, nonceEntry{created: created, key: k})
 	return nil
 }
 

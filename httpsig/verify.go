@@ -191,7 +191,8 @@ func (v *Verifier) MaxAge() time.Duration { return v.cfg.MaxAge }
 //
 // Order matters: the HMAC is checked before anything that costs memory or
 // state, so a request without the key can neither fill the replay cache nor
-// make the verifier buffer a body.
+// make the verifier buffer a body; the nonce is recorded last, after the
+// body matched Content-Digest, so a refused body does not use it up.
 func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	now := v.cfg.Now()
 	label, p, err := v.verifySignature(r)
@@ -263,17 +264,22 @@ func (v *Verifier) verifyWith(r *http.Request, alg string, check func(keyid, bas
 }
 
 // finish applies the policy to a signature whose cryptographic check passed:
-// coverage and time, then the nonce (only now: a request without the key
-// cannot fill the replay cache), then the body against Content-Digest.
+// coverage and time, then the body against Content-Digest, and only then
+// records the nonce. A request refused for its body (tampered, too large,
+// unreadable, or unsigned) leaves the nonce unused: otherwise whoever sees a
+// signed request in flight could burn its nonce by sending it first with
+// another body, and the genuine request would be refused as a replay. The
+// nonce is looked up, without recording it, before the body is read, so a
+// replay is refused without buffering its body; two copies racing past that
+// lookup are settled when the nonce is recorded (one is a replay). Nothing
+// here runs for a request without the key, so it can neither fill the replay
+// cache nor make the verifier buffer a body.
 func (v *Verifier) finish(r *http.Request, label string, p *sigParams, now time.Time) (*Result, error) {
 	if err := v.checkPolicy(r, p, now); err != nil {
 		return nil, err
 	}
-	if err := v.cfg.Nonces.use(p.keyid, p.nonce, p.created, now, v.cfg.MaxAge); err != nil {
-		if err.Code == CodeReplay && v.cfg.OnReplay != nil {
-			v.cfg.OnReplay()
-		}
-		return nil, err
+	if err := v.cfg.Nonces.check(p.keyid, p.nonce, p.created, now, v.cfg.MaxAge); err != nil {
+		return nil, v.refused(err)
 	}
 	res := &Result{
 		Label:      label,
@@ -298,7 +304,18 @@ func (v *Verifier) finish(r *http.Request, label string, p *sigParams, now time.
 			return nil, refuse(CodeDigestMissing, "the request has a body but content-digest is not covered")
 		}
 	}
+	if err := v.cfg.Nonces.use(p.keyid, p.nonce, p.created, now, v.cfg.MaxAge); err != nil {
+		return nil, v.refused(err)
+	}
 	return res, nil
+}
+
+// refused counts a replay refusal (OnReplay) and returns it as an error.
+func (v *Verifier) refused(err *Error) error {
+	if err.Code == CodeReplay && v.cfg.OnReplay != nil {
+		v.cfg.OnReplay()
+	}
+	return err
 }
 
 // checkPolicy applies DESIGN.md's rules to a signature whose HMAC is valid.
