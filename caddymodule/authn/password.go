@@ -87,24 +87,51 @@ func (s *PasswordSet) Add(user, hash string) error {
 // Len is the number of users.
 func (s *PasswordSet) Len() int { return len(s.users) }
 
-// Verify reports whether password is user's password.
+// MaxPasswordBytes is the longest password bcrypt checks in full: it
+// ignores every byte after the 72nd.
+const MaxPasswordBytes = 72
+
+// Check's refusals.
+var (
+	// ErrPasswordTooLong refuses a presented password over MaxPasswordBytes.
+	// bcrypt checks only the first 72 bytes, so accepting one would let in
+	// every password that starts with the same 72 bytes. Its message is
+	// fit for the client.
+	ErrPasswordTooLong = errors.New("passwords longer than 72 bytes are refused (bcrypt checks only the first 72)")
+	// ErrInvalidPassword refuses an unknown user or a wrong password,
+	// without saying which.
+	ErrInvalidPassword = errors.New("basic auth: unknown user or wrong password")
+)
+
+// Verify reports whether password is user's password (Check returns nil).
 func (s *PasswordSet) Verify(user, password string) bool {
+	return s.Check(user, password) == nil
+}
+
+// Check returns nil when password is user's password, ErrPasswordTooLong
+// for a password over MaxPasswordBytes (refused before any bcrypt or cache
+// lookup, whoever the user), and ErrInvalidPassword otherwise. The errors
+// are returned as they are, never wrapped.
+func (s *PasswordSet) Check(user, password string) error {
+	if len(password) > MaxPasswordBytes {
+		return ErrPasswordTooLong
+	}
 	hash, known := s.users[user]
 	if !known {
 		if s.decoy != nil {
 			bcrypt.CompareHashAndPassword(s.decoy, []byte(password))
 		}
-		return false
+		return ErrInvalidPassword
 	}
 	key := s.cacheKeyFor(user, password, hash)
 	s.mu.RLock()
 	_, hit := s.cache[key]
 	s.mu.RUnlock()
 	if hit {
-		return true
+		return nil
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
-		return false
+		return ErrInvalidPassword
 	}
 	s.mu.Lock()
 	if len(s.cache) >= passwordCacheSize {
@@ -115,7 +142,7 @@ func (s *PasswordSet) Verify(user, password string) bool {
 	}
 	s.cache[key] = struct{}{}
 	s.mu.Unlock()
-	return true
+	return nil
 }
 
 func (s *PasswordSet) cacheKeyFor(user, password string, bcryptHash []byte) [sha256.Size]byte {
