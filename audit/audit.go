@@ -217,6 +217,8 @@ var checks = []check{
 	{id: "plugins.allowlist", title: "only standard and allowed Caddy modules", run: checkPlugins},
 	{id: "network.open_interfaces", title: "nothing listens beyond loopback and the tailnet", run: checkOpenInterfaces},
 	{id: "auth.completeness", title: "the gate authenticates every exposed route", run: checkAuthCompleteness},
+	{id: "auth.password_length", title: "password users know bcrypt's 72-byte limit", run: checkPasswordLength},
+	{id: "auth.hmac_replay_scope", title: "gates sharing an HMAC key share a replay cache", run: checkHMACReplayScope},
 	{id: "approvals.mode_full", title: "no agent runs commands without approval", run: checkModeFull},
 	{id: "approvals.elevated_enabled", title: "no agent runs commands on the host", run: checkElevated},
 	{id: "sandbox.dangerous_profile", title: "sandbox profiles keep sandboxes contained", run: checkDangerousProfiles},

@@ -36,6 +36,7 @@ type caddyConfig struct {
 	servers      []*server
 	tailnetDir   string                // tailnet app state_dir
 	tailnetNodes map[string]tailnetCfg // by node name
+	appStateDir  string                // clawguard app state_dir: the gates' default
 }
 
 // server is one HTTP server of the config.
@@ -255,6 +256,9 @@ type caddyJSON struct {
 			StateDir string                `json:"state_dir"`
 			Nodes    map[string]tailnetCfg `json:"nodes"`
 		} `json:"tailnet"`
+		Clawguard *struct {
+			StateDir string `json:"state_dir"`
+		} `json:"clawguard"`
 	} `json:"apps"`
 }
 
@@ -288,6 +292,9 @@ func (c *caddyConfig) decode() error {
 	if t := cj.Apps.Tailnet; t != nil {
 		c.tailnetDir = t.StateDir
 		c.tailnetNodes = t.Nodes
+	}
+	if cg := cj.Apps.Clawguard; cg != nil {
+		c.appStateDir = cg.StateDir
 	}
 	if cj.Apps.HTTP == nil {
 		return nil

@@ -233,9 +233,16 @@ func (a *auditor) hmacFindings(c *caddyConfig) []Finding {
 	return out
 }
 
-// hmacKeysJSON extracts (keyid, secret) pairs from a gate's hmac option,
-// which may be a list of objects or an object keyed by key ID.
+// hmacKeysJSON extracts (keyid, secret) pairs from a gate's hmac option:
+// the gate's own {"keys": [{"key_id", "secret"}, …]}, a list of such
+// objects, or an object keyed by key ID.
 func hmacKeysJSON(raw json.RawMessage) [][2]string {
+	var wrapped struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(raw, &wrapped) == nil && len(wrapped.Keys) > 0 && wrapped.Keys[0] == '[' {
+		raw = wrapped.Keys
+	}
 	var out [][2]string
 	pick := func(m map[string]any, names ...string) string {
 		for _, n := range names {
