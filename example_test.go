@@ -39,10 +39,11 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Same file, on ports free for this test.
-	port := testcaddy.FreePort(t)
+	port, ui := testcaddy.FreePort(t), testcaddy.FreePort(t)
 	cfg := strings.NewReplacer(
 		"localhost:2019", fmt.Sprintf("localhost:%d", testcaddy.FreePort(t)),
 		":18789", fmt.Sprintf(":%d", port),
+		"127.0.0.1:18788", fmt.Sprintf("127.0.0.1:%d", ui),
 	).Replace(string(src))
 	testcaddy.Load(t, cfg)
 
@@ -65,5 +66,16 @@ func TestCaddyfileExample(t *testing.T) {
 	// The gate let it through; nothing listens on the example's upstream.
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("authenticated request: %d, want 502 from the absent upstream", resp.StatusCode)
+	}
+	// The admin UI is on its own listener, not on the gateway's site.
+	for base, want := range map[string]int{fmt.Sprintf("http://127.0.0.1:%d", port): 404, fmt.Sprintf("http://127.0.0.1:%d", ui): 200} {
+		resp, err := testcaddy.Client("").Get(base + "/.clawguard/ui/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s/.clawguard/ui/: %d, want %d", base, resp.StatusCode, want)
+		}
 	}
 }

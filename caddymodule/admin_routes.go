@@ -78,7 +78,7 @@ func (g *Gate) recordPairing(w http.ResponseWriter, r *http.Request, who string,
 	g.pairing.server.ServeHTTP(br, r)
 	if br.status == http.StatusOK {
 		if rec, ok := decisionRecord(br.body.Bytes(), pairBody); ok {
-			rec.ClientIP = clientAddr(r, peerAddr(r)).String()
+			rec.ClientIP = pairing.CallerOf(r).IP
 			g.appendTrail(audit.KindPairing, who, rec)
 		}
 	}

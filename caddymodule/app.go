@@ -20,7 +20,14 @@ type App struct {
 	// (/var/lib/clawguard as root).
 	StateDir string `json:"state_dir,omitempty"`
 
-	metrics *gateMetrics
+	// AdminListen is the admin listener of the handlers that do not set
+	// their own admin_listen (see Gate.AdminListen). Default:
+	// 127.0.0.1:18788.
+	AdminListen []string `json:"admin_listen,omitempty"`
+
+	metrics     *gateMetrics
+	ctx         caddy.Context
+	adminClaims []*adminClaim // the admin listeners of this config's gates
 }
 
 // CaddyModule returns the Caddy module information.
@@ -35,6 +42,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // makes a new registry for every config load, so a reload registers afresh
 // instead of colliding with the old config's collectors.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	if a.StateDir == "" {
 		a.StateDir = statedir.Resolve("")
 	}
@@ -46,11 +54,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Start does nothing: the app only holds shared state.
-func (*App) Start() error { return nil }
+// Start opens the admin listeners the gates claimed (admin_listen), or takes
+// them over from the previous config.
+func (a *App) Start() error { return a.startAdmin() }
 
-// Stop does nothing: shared limiters are released by their handlers.
-func (*App) Stop() error { return nil }
+// Stop releases this config's admin listeners; shared limiters are released
+// by their handlers.
+func (a *App) Stop() error {
+	a.stopAdmin()
+	return nil
+}
 
 // loadApp returns the config's clawguard app, provisioning it on first use.
 func loadApp(ctx caddy.Context) (*App, error) {

@@ -71,7 +71,7 @@ func startSidecar(t *testing.T, dir string) func() {
 // route for agents to the sidecar, as a deployment would have.
 func startGateWithSidecar(t *testing.T, dir string) *pairEnv {
 	t.Helper()
-	port, admin := testcaddy.FreePort(t), testcaddy.FreePort(t)
+	port, admin, ui := testcaddy.FreePort(t), testcaddy.FreePort(t), testcaddy.FreePort(t)
 	cfg := testcaddy.Global(admin) + fmt.Sprintf(`
 http://:%d {
 	bind 127.0.0.1
@@ -80,14 +80,15 @@ http://:%d {
 		password alice %s
 		admins user:alice
 		state_dir %s
+		admin_listen 127.0.0.1:%d
 	}
 	handle /v1/* {
 		reverse_proxy unix/%s
 	}
 }
-`, port, testToken, htpasswdHash(t, "alice", testPassword), dir, filepath.Join(dir, sidecar.SocketFile))
+`, port, testToken, htpasswdHash(t, "alice", testPassword), dir, ui, filepath.Join(dir, sidecar.SocketFile))
 	testcaddy.Load(t, cfg)
-	return &pairEnv{base: fmt.Sprintf("http://127.0.0.1:%d", port), admin: admin, dir: dir, cfg: cfg}
+	return &pairEnv{base: fmt.Sprintf("http://127.0.0.1:%d", port), ui: fmt.Sprintf("http://127.0.0.1:%d", ui), admin: admin, dir: dir, cfg: cfg}
 }
 
 type execAnswer struct {
@@ -153,7 +154,7 @@ func TestApprovalsThroughGate(t *testing.T) {
 	dir := t.TempDir()
 	stopSidecar := startSidecar(t, dir)
 	e := startGateWithSidecar(t, dir)
-	api := e.base + "/.clawguard/api/approvals"
+	api := e.ui + "/.clawguard/api/approvals"
 
 	ch := agentExec(e, "cat", "/etc/hostname")
 	a := pendingViaGate(t, e)
@@ -195,7 +196,7 @@ func TestApprovalsThroughGate(t *testing.T) {
 	// alice, a listed admin elsewhere, answers with her session's token.
 	aliceAuth := basic("alice", testPassword)
 	var s pairing.Session
-	req, _ := http.NewRequest("GET", e.base+"/.clawguard/api/session", nil)
+	req, _ := http.NewRequest("GET", e.ui+"/.clawguard/api/session", nil)
 	req.Header.Set("Authorization", aliceAuth)
 	resp, err := remoteClient("").Do(req)
 	if err != nil {
@@ -302,7 +303,7 @@ func TestApprovalsUIInChromium(t *testing.T) {
 	e := startGateWithSidecar(t, dir)
 	row := chromedp.CSS(`tr[data-approval]`)
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.base+"/.clawguard/ui/"),
+		chromedp.Navigate(e.ui+"/.clawguard/ui/"),
 		chromedp.WaitVisible(chromedp.CSS(`#approvals p.empty`)),
 	)
 	if err != nil {

@@ -54,6 +54,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        allow_tags <tag:name>...
 //	    }
 //	    admins <identity>...
+//	    admin_listen <address>... | off
 //	}
 //
 // Values are checked here where they can be, so a mistake is reported with
@@ -86,6 +87,8 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseTailnetIdentity(d)
 		case "admins":
 			err = g.parseAdmins(d)
+		case "admin_listen":
+			err = g.parseAdminListen(d)
 		case "state_dir":
 			if !d.AllArgs(&g.StateDir) {
 				err = secretref.ArgErr(d, "state_dir", "takes one path")
@@ -98,6 +101,15 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+func (g *Gate) parseAdminListen(d *caddyfile.Dispenser) error {
+	if g.AdminListen != nil {
+		return d.Err("admin_listen: given twice")
+	}
+	var err error
+	g.AdminListen, err = parseAdminListenArgs(d)
+	return err
 }
 
 func (g *Gate) parseToken(d *caddyfile.Dispenser) error {

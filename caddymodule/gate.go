@@ -85,6 +85,15 @@ type Gate struct {
 	// tailnet:<login>. Default: none (local only).
 	Admins []string `json:"admins,omitempty"`
 
+	// AdminListen are the addresses of the admin listener, the only origin
+	// that serves the admin UI and API (/.clawguard/ui/, /.clawguard/api/):
+	// a loopback host:port, or tailnet/<node>:<port>. The gateway's own site
+	// answers those paths with 404, so no page the upstream serves can reach
+	// them. ["off"]: no admin listener. Several handlers of one config
+	// leaving it unset share the default, which the first of them serves.
+	// Default: 127.0.0.1:18788.
+	AdminListen []string `json:"admin_listen,omitempty"`
+
 	tokens     authn.TokenSet
 	passwords  *authn.PasswordSet
 	proxies    []*authn.TrustedProxy
@@ -92,6 +101,8 @@ type Gate struct {
 	localTrust bool
 	limiter    *sharedLimiter
 	limiterKey string
+	site       string // the rate limiter's site: the server's listen addresses
+	adminSite  string // the admin listener's
 	metrics    *gateMetrics
 	challenge  string // WWW-Authenticate value
 	logger     *zap.Logger

@@ -38,6 +38,7 @@ func TestCaddyfileExampleHMAC(t *testing.T) {
 	port := testcaddy.FreePort(t)
 	cfg := strings.NewReplacer(
 		"localhost:2019", fmt.Sprintf("localhost:%d", testcaddy.FreePort(t)),
+		"127.0.0.1:18788", fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t)),
 		":18789", fmt.Sprintf(":%d", port),
 	).Replace(example)
 	if !strings.Contains(cfg, "\t\thmac ci {vault.hmac_ci} {\n") || !strings.Contains(cfg, "\t\ttransport clawguard_signed {\n") {

@@ -430,15 +430,24 @@ func TestHMACBodyLimit(t *testing.T) {
 	wantAdmitted(t, send(t, "127.0.0.20", sign(t, e.request(t, "GET", "/", ""), "ci", hmacKey)), "ci", "")
 }
 
+// TestHMACFailuresCountTowardTheRateLimit: bad signatures lock their client
+// out of the guessable credentials (a token here); a good signature, which
+// no one can guess, is still checked and admitted.
 func TestHMACFailuresCountTowardTheRateLimit(t *testing.T) {
-	e := startHMACGate(t, "")
+	e := startHMACGate(t, "token "+testToken)
 	for i := 1; i <= 10; i++ {
 		if r := send(t, "127.0.0.21", sign(t, e.request(t, "GET", "/", ""), "ci", hmacKeyNew)); r.status != 401 {
 			t.Fatalf("attempt %d: %d", i, r.status)
 		}
 	}
-	if r := send(t, "127.0.0.21", sign(t, e.request(t, "GET", "/", ""), "ci", hmacKey)); r.status != http.StatusTooManyRequests {
-		t.Fatalf("after 10 bad signatures, a good one: %d, want 429", r.status)
+	tok := e.request(t, "GET", "/", "")
+	tok.Header.Set("Authorization", "Bearer "+testToken)
+	if r := send(t, "127.0.0.21", tok); r.status != http.StatusTooManyRequests {
+		t.Fatalf("after 10 bad signatures, a token: %d, want 429", r.status)
+	}
+	wantAdmitted(t, send(t, "127.0.0.21", sign(t, e.request(t, "GET", "/", ""), "ci", hmacKey)), "ci", "")
+	if r := send(t, "127.0.0.21", sign(t, e.request(t, "GET", "/", ""), "ci", hmacKeyNew)); r.status != 401 {
+		t.Fatalf("a bad signature during the lockout: %d, want 401", r.status)
 	}
 	wantAdmitted(t, send(t, "127.0.0.22", sign(t, e.request(t, "GET", "/", ""), "ci", hmacKey)), "ci", "")
 }

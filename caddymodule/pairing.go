@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -168,59 +167,59 @@ func (g *Gate) cleanupPairing() {
 	}
 }
 
-// pairingFailure counts a refused pairing message in the rate limiter.
-func (g *Gate) pairingFailure(client string) {
-	if g.limiter != nil {
-		g.limiter.Fail(client, time.Now())
+// pairingFailure counts a refused pairing message in the rate limiter,
+// under the pairing class: its lockout blocks only the pairing protocol.
+func (g *Gate) pairingFailure(c pairing.Caller) {
+	if g.limiter == nil {
+		return
+	}
+	if ip, err := netip.ParseAddr(c.IP); err == nil {
+		g.limiter.Fail(authn.Key(g.site, authn.ClassPairing, ip), time.Now())
 	}
 }
 
-// isOpenPath reports whether the gate answers r itself without
-// authentication: everything under /.clawguard/ except the admin API and UI
-// (the pairing protocol, or a 404). Such paths never reach the upstream.
-func isOpenPath(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, pairing.PathPrefix) && !pairing.IsAdminPath(r.URL.Path)
-}
-
-// caller describes r for the pairing handlers.
-func (g *Gate) caller(r *http.Request, peer netip.Addr) pairing.Caller {
-	client := clientAddr(r, peer)
-	foreign := g.local.ForeignOrigin(r)
+// caller describes the request for the pairing handlers.
+func (g *Gate) caller(f *facts) pairing.Caller {
 	return pairing.Caller{
-		Client:    authn.ClientKey(client, foreign),
-		IP:        client.String(),
-		CrossSite: foreign != "",
+		Client:    authn.Key("", f.class(), f.client).Client.String(),
+		IP:        f.client.String(),
+		CrossSite: f.foreign,
+		Local:     f.local,
 	}
 }
 
-// serveOpen answers an open /.clawguard/ path: the pairing protocol, where
-// auto-approval needs local trust.
-func (g *Gate) serveOpen(w http.ResponseWriter, r *http.Request, peer netip.Addr) error {
+// serveReserved answers a path under /.clawguard/ on the gateway's site,
+// however it is spelt: the pairing protocol's endpoints (no credential;
+// auto-approval needs local trust), anything else 404 — the admin API and
+// UI live on the admin listener only.
+func (g *Gate) serveReserved(w http.ResponseWriter, r *http.Request, f *facts) error {
 	if g.pairing == nil {
 		return g.refuse(w, r, http.StatusNotFound, "not_found", "device pairing is off")
 	}
-	c := g.caller(r, peer)
-	if g.localTrust {
-		c.Local, _ = g.local.IsLocal(r, peer)
+	if !pairing.IsPairPath(r.URL.Path) {
+		return g.refuse(w, r, http.StatusNotFound, "not_found", "no such clawguard endpoint on this site (the admin UI and API are on the admin listener)")
 	}
+	if g.limiter != nil {
+		if locked, retry := g.limiter.Locked(authn.Key(g.site, authn.ClassPairing, f.client), time.Now()); locked {
+			return g.tooMany(w, r, retry)
+		}
+	}
+	c := g.caller(f)
 	g.serveOpenRoute(w, r.WithContext(pairing.WithCaller(r.Context(), c)), c.Local)
 	return nil
 }
 
-// serveAdmin answers the admin API and UI for an authenticated request: a
-// local identity, or one listed in admins.
-func (g *Gate) serveAdmin(w http.ResponseWriter, r *http.Request, v verdict, peer netip.Addr) error {
-	if g.pairing == nil {
-		return g.refuse(w, r, http.StatusNotFound, "not_found", "device pairing is off")
-	}
+// serveAdmin answers the admin API and UI (on the admin listener) for an
+// authenticated request: a local identity, or one listed in admins.
+func (g *Gate) serveAdmin(w http.ResponseWriter, r *http.Request, v verdict, f *facts) {
 	id := v.id.String()
 	if v.id.Method != authn.MethodLocal && !g.isAdmin(id) {
-		return g.refuse(w, r, http.StatusForbidden, "forbidden", "this identity may not administer clawguard (see the admins option)")
+		g.refuse(w, r, http.StatusForbidden, "forbidden", "this identity may not administer clawguard (see the admins option)")
+		return
 	}
-	c := g.caller(r, peer)
+	c := g.caller(f)
 	c.Identity, c.Local = id, v.id.Method == authn.MethodLocal
 	g.serveAdminRoute(w, r.WithContext(pairing.WithCaller(r.Context(), c)), v.id)
-	return nil
 }
 
 func (g *Gate) isAdmin(id string) bool {
@@ -235,7 +234,7 @@ func (g *Gate) isAdmin(id string) bool {
 // authenticateDevice checks a device token (and, with
 // require_device_signature, the request's ed25519 signature by the device's
 // key), recording when and from where the device was seen.
-func (g *Gate) authenticateDevice(r *http.Request, cred authn.Credential, peer netip.Addr) verdict {
+func (g *Gate) authenticateDevice(r *http.Request, cred authn.Credential, f *facts) verdict {
 	refused := verdict{outcome: authFailed, method: authn.MethodDevice, code: "invalid_credentials", msg: "invalid credentials"}
 	p := g.pairing
 	if p == nil {
@@ -257,6 +256,6 @@ func (g *Gate) authenticateDevice(r *http.Request, cred authn.Credential, peer n
 			return refused
 		}
 	}
-	p.store.Touch(d.ID, clientAddr(r, peer).String(), time.Now())
+	p.store.Touch(d.ID, f.client.String(), time.Now())
 	return verdict{outcome: authOK, method: authn.MethodDevice, cred: cred, id: authn.Identity{Method: authn.MethodDevice, Name: d.ID}}
 }

@@ -39,7 +39,7 @@ func call(t *testing.T, c *http.Client, method, url string, h map[string]string,
 func TestAdminAPIAccess(t *testing.T) {
 	e := startPairing(t, t.TempDir(), "admins user:alice")
 	_, id := pendingRequest(t, e, newKey(t), "victim target")
-	api := e.base + "/.clawguard/api/"
+	api := e.ui + "/.clawguard/api/"
 	aliceAuth := basic("alice", testPassword)
 
 	// Who may read: local and listed admins; nobody else.
@@ -145,7 +145,7 @@ func TestClawguardPathsNeverReachUpstream(t *testing.T) {
 		}
 	}
 	// The UI carries the strict CSP.
-	resp, err := testcaddy.Client("").Get(e.base + "/.clawguard/ui/")
+	resp, err := testcaddy.Client("").Get(e.ui + "/.clawguard/ui/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +189,9 @@ func TestPairingOff(t *testing.T) {
 	}
 	if st, _ := call(t, testcaddy.Client(""), "GET", e.base+"/.clawguard/api/devices", nil, ""); st != 404 {
 		t.Fatalf("admin API with pairing off: %d", st)
+	}
+	if _, err := http.Get(e.ui + "/.clawguard/api/devices"); err == nil {
+		t.Fatal("admin listener open with pairing off (nothing to administer)")
 	}
 	if st, _ := getAs(t, e, remoteClient(""), res.Token, "/"); st != 401 {
 		t.Fatalf("device token with pairing off: %d", st)
@@ -283,7 +286,7 @@ func TestEventsFeedAndReload(t *testing.T) {
 	e := startPairing(t, t.TempDir(), "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, strings.Replace(e.base, "http", "ws", 1)+"/.clawguard/api/events", &websocket.DialOptions{HTTPClient: testcaddy.Client("")})
+	c, _, err := websocket.Dial(ctx, strings.Replace(e.ui, "http", "ws", 1)+"/.clawguard/api/events", &websocket.DialOptions{HTTPClient: testcaddy.Client("")})
 	if err != nil {
 		t.Fatalf("events feed: %v", err)
 	}
@@ -304,7 +307,7 @@ func TestEventsFeedAndReload(t *testing.T) {
 		t.Fatalf("after a new request: %+v (first %+v)", next, first)
 	}
 	// Not for everyone: a remote client without credentials is refused.
-	if _, resp, err := websocket.Dial(ctx, strings.Replace(e.base, "http", "ws", 1)+"/.clawguard/api/events", &websocket.DialOptions{HTTPClient: remoteClient("")}); err == nil || resp.StatusCode != 401 {
+	if _, resp, err := websocket.Dial(ctx, strings.Replace(e.ui, "http", "ws", 1)+"/.clawguard/api/events", &websocket.DialOptions{HTTPClient: remoteClient("")}); err == nil || resp.StatusCode != 401 {
 		t.Fatalf("remote feed: %v", err)
 	}
 	// A reload is not held up by the open feed, and ends it.

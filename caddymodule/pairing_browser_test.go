@@ -89,7 +89,7 @@ func TestPairingUIInChromium(t *testing.T) {
 	}
 
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.base+"/.clawguard/ui/"),
+		chromedp.Navigate(e.ui+"/.clawguard/ui/"),
 		chromedp.WaitVisible(row("request", id, ` button[data-action="approve"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#live.ok`)), // the live feed is connected
 		chromedp.Click(row("request", id, ` button[data-action="approve"]`)),
@@ -173,7 +173,7 @@ func TestPairingUIRefusesCrossSitePost(t *testing.T) {
 		t.Run(cfg.name, func(t *testing.T) {
 			e := startPairing(t, t.TempDir(), "")
 			_, id := pendingRequest(t, e, newKey(t), "target")
-			target := e.base + "/.clawguard/api/pairing/" + id + "/approve"
+			target := e.ui + "/.clawguard/api/pairing/" + id + "/approve"
 			page := attackerSite(t, target)
 			if cfg.opts != "" {
 				cfgText := strings.Replace(e.cfg, "state_dir", strings.Replace(cfg.opts, "ATTACKER", strings.TrimSuffix(page, "/"), 1)+"\n state_dir", 1)

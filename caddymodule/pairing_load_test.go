@@ -88,7 +88,7 @@ func TestPairingLoad(t *testing.T) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			req, _ := http.NewRequest("POST", e.base+"/.clawguard/api/pairing/"+p.id+"/approve", nil)
+			req, _ := http.NewRequest("POST", e.ui+"/.clawguard/api/pairing/"+p.id+"/approve", nil)
 			req.Header.Set(pairing.CSRFHeader, s.CSRFToken)
 			resp, err := testcaddy.Client("").Do(req)
 			if err == nil {

@@ -24,8 +24,9 @@ import (
 
 // pairEnv is Caddy with the gate (pairing on) in front of a real upstream.
 type pairEnv struct {
-	base  string
-	admin int
+	base  string // the gateway site
+	ui    string // the admin listener (admin UI and API)
+	admin int    // Caddy's admin endpoint
 	dir   string
 	cfg   string
 }
@@ -34,7 +35,7 @@ type pairEnv struct {
 func startPairing(t *testing.T, dir, opts string) *pairEnv {
 	t.Helper()
 	up := upstream(t)
-	port, admin := testcaddy.FreePort(t), testcaddy.FreePort(t)
+	port, admin, ui := testcaddy.FreePort(t), testcaddy.FreePort(t), testcaddy.FreePort(t)
 	cfg := testcaddy.Global(admin) + fmt.Sprintf(`
 http://:%d {
 	bind 127.0.0.1
@@ -42,13 +43,14 @@ http://:%d {
 		token %s
 		password alice %s
 		state_dir %s
+		admin_listen 127.0.0.1:%d
 		%s
 	}
 	reverse_proxy %s
 }
-`, port, testToken, htpasswdHash(t, "alice", testPassword), dir, opts, strings.TrimPrefix(up.URL, "http://"))
+`, port, testToken, htpasswdHash(t, "alice", testPassword), dir, ui, opts, strings.TrimPrefix(up.URL, "http://"))
 	testcaddy.Load(t, cfg)
-	return &pairEnv{base: fmt.Sprintf("http://127.0.0.1:%d", port), admin: admin, dir: dir, cfg: cfg}
+	return &pairEnv{base: fmt.Sprintf("http://127.0.0.1:%d", port), ui: fmt.Sprintf("http://127.0.0.1:%d", ui), admin: admin, dir: dir, cfg: cfg}
 }
 
 // headerTransport adds headers to every request.
@@ -100,7 +102,7 @@ func adminAPI(t *testing.T, e *pairEnv, c *http.Client, method, path string, bod
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, e.base+"/.clawguard/api/"+path, rd)
+	req, _ := http.NewRequest(method, e.ui+"/.clawguard/api/"+path, rd)
 	if method == "POST" {
 		var s pairing.Session
 		if st := adminAPI(t, e, c, "GET", "session", nil, &s); st != 200 {
@@ -389,11 +391,25 @@ func TestPairingRefusesForgeriesAndCountsThem(t *testing.T) {
 	if st, code := rawPost(t, e, c, "request", legit); st != 202 {
 		t.Fatalf("nonce burnt by a forgery: %d %s", st, code)
 	}
-	// Nine failures so far (8 cases + the replay); the tenth locks the
-	// client out, and then even valid messages get 429.
-	rawPost(t, e, c, "request", `{}`)
+	// Seven failed proofs so far (6 cases + the replay); malformed bodies
+	// guess nothing and do not count, however many.
+	for range 10 {
+		rawPost(t, e, c, "request", `{}`)
+	}
+	if st, _ := rawPost(t, e, c, "challenge", nil); st != 200 {
+		t.Fatalf("after malformed bodies: %d, want 200", st)
+	}
+	// Three more failed proofs lock the client's pairing out: then even
+	// valid messages get 429.
+	for range 3 {
+		rawPost(t, e, c, "request", wrongSig)
+	}
 	if st, _ := rawPost(t, e, c, "challenge", nil); st != 429 {
-		t.Fatalf("after 10 failed pairing messages: %d, want 429", st)
+		t.Fatalf("after 10 failed pairing proofs: %d, want 429", st)
+	}
+	// Only its pairing: the same client's token still works.
+	if st, _ := getAs(t, e, c, testToken, "/"); st != 200 {
+		t.Fatalf("token after a pairing lockout: %d", st)
 	}
 	// Another client is unaffected.
 	if st, _ := rawPost(t, e, remoteClient("127.0.0.22"), "challenge", nil); st != 200 {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/clawguard/clawguard/caddymodule/authn"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 )
 
@@ -53,6 +54,9 @@ http://:%d {
 		var body errorBody
 		if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Code == "" || body.Error == "" {
 			t.Fatalf("refusal body %q is not {error, code}", r.body)
+		}
+		if body.Code != "password_too_long" || body.Error != authn.ErrPasswordTooLong.Error() {
+			t.Fatalf("refusal %+v, want password_too_long with authn.ErrPasswordTooLong's message", body)
 		}
 	}
 	// The refusals were failures: the client is locked out now.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/clawguard/clawguard/caddymodule/authn"
 )
@@ -54,6 +55,13 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	if g.local, err = authn.NewLocalPolicy(g.AllowedOrigins); err != nil {
 		return fmt.Errorf("allowed_origins: %w", err)
 	}
+	// Only a proxy sends a trusted_proxy rule's headers: from a loopback
+	// peer that is not the proxy, they mark a relayed request.
+	for _, p := range g.proxies {
+		g.local.AddRelayHeaders(p.UserHeader)
+		g.local.AddRelayHeaders(p.RequireHeaders...)
+	}
+	g.site, g.adminSite = siteOf(ctx), "admin"
 
 	if err := g.provisionHMAC(sec); err != nil {
 		return err
@@ -69,8 +77,21 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	if err := g.provisionPairing(ctx); err != nil {
 		return err
 	}
+	if err := g.provisionAdminListen(app); err != nil {
+		return err
+	}
 	g.challenge = g.wwwAuthenticate()
 	return nil
+}
+
+// siteOf names the gate's site for the rate limiter: the listen addresses of
+// its server, so that lockouts on one site never block another's clients,
+// and survive a reload that keeps the addresses.
+func siteOf(ctx caddy.Context) string {
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		return strings.Join(srv.Listen, ",")
+	}
+	return ""
 }
 
 func (tp TrustedProxy) compile() (*authn.TrustedProxy, error) {

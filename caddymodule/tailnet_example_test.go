@@ -77,6 +77,7 @@ func TestCaddyfileExampleTailnet(t *testing.T) {
 	cfg = strings.NewReplacer(
 		"localhost:2019", fmt.Sprintf("localhost:%d", tailnetAdmin()),
 		":18789", fmt.Sprintf(":%d", port),
+		"127.0.0.1:18788", fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t)),
 		// The offline tailnet instead of Tailscale's, and its login for alice.
 		"# control_url https://headscale.example.com", "control_url "+e.tn.ControlURL,
 		"alice@example.com", alice.Login,

@@ -278,29 +278,30 @@ func TestTrustedProxy(t *testing.T) {
 func TestLimiter(t *testing.T) {
 	l := NewLimiter(RateLimit{Attempts: 3, Window: time.Minute, Lockout: 5 * time.Minute})
 	now := time.Unix(1000, 0)
+	a := Key("s", ClassDirect, netip.MustParseAddr("192.0.2.1"))
 	for i := 0; i < 2; i++ {
-		if locked, _ := l.Fail("a", now); locked {
+		if locked, _ := l.Fail(a, now); locked {
 			t.Fatalf("locked after %d failures", i+1)
 		}
 	}
-	if locked, _ := l.Locked("a", now); locked {
+	if locked, _ := l.Locked(a, now); locked {
 		t.Fatal("locked before the limit")
 	}
-	if locked, d := l.Fail("a", now); !locked || d != 5*time.Minute {
+	if locked, d := l.Fail(a, now); !locked || d != 5*time.Minute {
 		t.Fatalf("third failure: locked=%v for %v", locked, d)
 	}
-	if locked, d := l.Locked("a", now.Add(time.Minute)); !locked || d != 4*time.Minute {
+	if locked, d := l.Locked(a, now.Add(time.Minute)); !locked || d != 4*time.Minute {
 		t.Fatalf("during lockout: %v %v", locked, d)
 	}
-	if locked, _ := l.Locked("b", now); locked {
+	if locked, _ := l.Locked(Key("s", ClassDirect, netip.MustParseAddr("192.0.2.2")), now); locked {
 		t.Fatal("other key locked")
 	}
-	if locked, _ := l.Locked("a", now.Add(5*time.Minute)); locked {
+	if locked, _ := l.Locked(a, now.Add(5*time.Minute)); locked {
 		t.Fatal("still locked after lockout")
 	}
 	// Failures spread wider than the window never lock.
 	for i := 0; i < 10; i++ {
-		if locked, _ := l.Fail("slow", now.Add(time.Duration(i)*31*time.Second)); locked {
+		if locked, _ := l.Fail(Key("s", ClassDirect, netip.MustParseAddr("192.0.2.3")), now.Add(time.Duration(i)*31*time.Second)); locked {
 			t.Fatalf("slow failures locked at %d", i)
 		}
 	}
@@ -312,16 +313,52 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-func TestClientKey(t *testing.T) {
-	a := ClientKey(netip.MustParseAddr("2001:db8::1"), "")
-	b := ClientKey(netip.MustParseAddr("2001:db8::2"), "")
-	if a != b {
-		t.Errorf("same /64 keyed apart: %s %s", a, b)
+func TestLimitKey(t *testing.T) {
+	ip := netip.MustParseAddr
+	if Key("s", ClassDirect, ip("2001:db8::1")) != Key("s", ClassDirect, ip("2001:db8::2")) {
+		t.Error("same /64 keyed apart")
 	}
-	if ClientKey(netip.MustParseAddr("127.0.0.1"), "") == ClientKey(netip.MustParseAddr("127.0.0.1"), "https://evil.example") {
-		t.Error("foreign origin shares the local key")
+	if Key("s", ClassDirect, ip("::1")) == Key("s", ClassDirect, ip("::2")) {
+		t.Error("loopback IPv6 keyed as a /64")
 	}
-	if ClientKey(netip.MustParseAddr("::ffff:10.0.0.1"), "") != "10.0.0.1" {
+	if Key("s", ClassDirect, ip("::ffff:10.0.0.1")) != Key("s", ClassDirect, ip("10.0.0.1")) {
 		t.Error("mapped address not unmapped")
+	}
+	local := Key("s", ClassLocal, ip("127.0.0.1"))
+	for _, other := range []LimitKey{
+		Key("s", ClassForeign, ip("127.0.0.1")),
+		Key("s", ClassRelayed, ip("127.0.0.1")),
+		Key("s", ClassPairing, ip("127.0.0.1")),
+		Key("other-site", ClassLocal, ip("127.0.0.1")),
+	} {
+		if other == local {
+			t.Errorf("%+v shares the local user's key", other)
+		}
+	}
+}
+
+// TestLimiterFloodSparesLockouts fills a shard far past its bound with
+// single failures from new keys: the table stays bounded and the locked-out
+// client stays locked (a flood must not buy an attacker a fresh start).
+func TestLimiterFloodSparesLockouts(t *testing.T) {
+	l := NewLimiter(RateLimit{Attempts: 3, Window: time.Minute, Lockout: 5 * time.Minute})
+	now := time.Unix(1000, 0)
+	attacker := Key("s", ClassDirect, netip.MustParseAddr("198.51.100.7"))
+	for range 3 {
+		l.Fail(attacker, now)
+	}
+	for i := range 2 * limiterMaxKeys {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		l.Fail(Key("s", ClassDirect, a), now.Add(time.Second))
+	}
+	total := 0
+	for i := range l.shards {
+		total += len(l.shards[i].entries)
+	}
+	if total > limiterMaxKeys {
+		t.Errorf("table holds %d entries, bound %d", total, limiterMaxKeys)
+	}
+	if locked, _ := l.Locked(attacker, now.Add(2*time.Second)); !locked {
+		t.Error("the flood of new keys freed a locked-out client")
 	}
 }

@@ -36,9 +36,10 @@ func BenchmarkTokenMatch(b *testing.B) {
 func BenchmarkLimiterLockedMiss(b *testing.B) {
 	l := NewLimiter(DefaultRateLimit)
 	now := time.Now()
+	key := Key("127.0.0.1:18789", ClassDirect, netip.MustParseAddr("192.0.2.1"))
 	b.ReportAllocs()
 	for b.Loop() {
-		l.Locked("192.0.2.1", now)
+		l.Locked(key, now)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"strings"
 )
@@ -20,11 +21,12 @@ import (
 // requests that browsers send without an Origin.
 type LocalPolicy struct {
 	allowed map[string]struct{} // normalised origins
+	relay   map[string]struct{} // further relay headers (canonical names)
 }
 
 // NewLocalPolicy normalises the allowed origins (scheme://host[:port]).
 func NewLocalPolicy(origins []string) (*LocalPolicy, error) {
-	p := &LocalPolicy{allowed: map[string]struct{}{}}
+	p := &LocalPolicy{allowed: map[string]struct{}{}, relay: map[string]struct{}{}}
 	for _, o := range origins {
 		n, err := NormalizeOrigin(o)
 		if err != nil {
@@ -56,14 +58,31 @@ func NormalizeOrigin(origin string) (string, error) {
 	return scheme + "://" + host, nil
 }
 
-// HasProxyHeaders reports whether r carries headers that proxies add. A
-// loopback peer that sends them is relaying someone else's request.
-func HasProxyHeaders(h http.Header) bool {
+// AddRelayHeaders makes names count as relay headers too: the headers of
+// trusted_proxy rules, which only a proxy sends.
+func (p *LocalPolicy) AddRelayHeaders(names ...string) {
+	for _, n := range names {
+		p.relay[textproto.CanonicalMIMEHeaderKey(n)] = struct{}{}
+	}
+}
+
+// Relayed reports whether h carries a header by which proxies and CDNs pass
+// on a client's address or their own passage (X-Forwarded-*, Forwarded,
+// X-Real-IP, CF-Connecting-IP, True-Client-IP, X-Client-IP, Fly-Client-IP,
+// X-Cluster-Client-IP, Via) or one of the policy's relay headers. A loopback
+// peer that sends one is relaying somebody else's request, not a local one.
+// Names are matched as net/http canonicalises them.
+func (p *LocalPolicy) Relayed(h http.Header) bool {
 	for name := range h {
 		if len(name) >= 12 && strings.EqualFold(name[:12], "X-Forwarded-") {
 			return true
 		}
-		if strings.EqualFold(name, "Forwarded") || strings.EqualFold(name, "X-Real-Ip") {
+		switch name {
+		case "Forwarded", "X-Real-Ip", "Cf-Connecting-Ip", "True-Client-Ip", "X-Client-Ip",
+			"Fly-Client-Ip", "X-Cluster-Client-Ip", "Via":
+			return true
+		}
+		if _, ok := p.relay[name]; ok {
 			return true
 		}
 	}
@@ -76,8 +95,8 @@ func (p *LocalPolicy) IsLocal(r *http.Request, peer netip.Addr) (bool, string) {
 	if !peer.Unmap().IsLoopback() {
 		return false, "peer is not loopback"
 	}
-	if HasProxyHeaders(r.Header) {
-		return false, "request carries proxy headers"
+	if p.Relayed(r.Header) {
+		return false, "request carries proxy or client-IP headers"
 	}
 	if !p.hostAllowed(r.Host) {
 		return false, "Host is not a loopback name"
@@ -95,15 +114,12 @@ func (p *LocalPolicy) IsLocal(r *http.Request, peer netip.Addr) (bool, string) {
 	return true, ""
 }
 
-// ForeignOrigin returns the request's Origin when it is a browser request
-// from an origin that is not allowed, else "". The rate limiter keys such
-// requests apart so a hostile page cannot lock the local user out.
-func (p *LocalPolicy) ForeignOrigin(r *http.Request) string {
+// ForeignOrigin reports whether r is a browser request from an origin that
+// is not allowed. The rate limiter counts such requests apart (ClassForeign)
+// so a hostile page cannot lock the local user out.
+func (p *LocalPolicy) ForeignOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || p.originAllowed(origin, r) {
-		return ""
-	}
-	return origin
+	return origin != "" && !p.originAllowed(origin, r)
 }
 
 func (p *LocalPolicy) originAllowed(origin string, r *http.Request) bool {

@@ -19,8 +19,58 @@ type RateLimit struct {
 // minute, then 5 minutes of 429.
 var DefaultRateLimit = RateLimit{Attempts: 10, Window: time.Minute, Lockout: 5 * time.Minute}
 
-// Limiter counts authentication failures per client key. Lookups for clients
-// that never failed cost one map miss under a read lock.
+// Class tells apart clients that share an address but not a fate, so that
+// failures of one never lock out another: a local process, a proxy on this
+// host relaying others' requests, a web page of a foreign origin, and the
+// pairing protocol each count on their own.
+type Class uint8
+
+// Client classes of a LimitKey.
+const (
+	// ClassDirect is a client that reached the gate itself (or through a
+	// proxy Caddy's trusted_proxies names, which tells its clients apart).
+	ClassDirect Class = iota
+	// ClassLocal is a process on this machine whose request qualifies for
+	// local trust.
+	ClassLocal
+	// ClassRelayed is a loopback peer carrying proxy or client-IP headers:
+	// a proxy on this host relaying somebody else's request.
+	ClassRelayed
+	// ClassForeign is a browser page of a foreign origin.
+	ClassForeign
+	// ClassPairing counts refused pairing messages; its lockout blocks only
+	// the pairing protocol.
+	ClassPairing
+)
+
+// LimitKey is what the limiter counts failures under. It is built from
+// what the gate determined (never from a raw client-supplied string such as
+// an Origin), so a client cannot mint fresh keys to escape its lockout.
+type LimitKey struct {
+	// Site is the gate's site (its listener addresses, or the admin
+	// listener), so that one site's lockouts never block another's clients.
+	Site string
+	// Class is the kind of client.
+	Class Class
+	// Client is the client's address: an IPv4 /32, or an IPv6 /64 (one
+	// host usually owns a whole /64); loopback IPv6 as /128.
+	Client netip.Prefix
+}
+
+// Key returns the limit key of a client at ip.
+func Key(site string, class Class, ip netip.Addr) LimitKey {
+	ip = ip.Unmap()
+	bits := ip.BitLen()
+	if ip.Is6() && !ip.IsLoopback() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits) // an invalid ip gives the zero prefix: one bucket for all of them
+	return LimitKey{Site: site, Class: class, Client: p}
+}
+
+// Limiter counts authentication failures per LimitKey. Lookups for clients
+// that never failed cost one map miss under a read lock and allocate
+// nothing.
 type Limiter struct {
 	cfg    RateLimit
 	seed   maphash.Seed
@@ -30,13 +80,14 @@ type Limiter struct {
 const (
 	limiterShards = 32
 	// limiterMaxKeys bounds memory under a flood from many addresses (each
-	// entry is ~100 bytes plus Attempts timestamps).
+	// entry is ~150 bytes plus Attempts timestamps). When a shard is full,
+	// eviction spares lockouts (see evict).
 	limiterMaxKeys = 1 << 17
 )
 
 type limiterShard struct {
 	mu      sync.RWMutex
-	entries map[string]*limiterEntry
+	entries map[LimitKey]*limiterEntry
 }
 
 type limiterEntry struct {
@@ -49,7 +100,7 @@ type limiterEntry struct {
 func NewLimiter(cfg RateLimit) *Limiter {
 	l := &Limiter{cfg: cfg, seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].entries = map[string]*limiterEntry{}
+		l.shards[i].entries = map[LimitKey]*limiterEntry{}
 	}
 	return l
 }
@@ -57,12 +108,12 @@ func NewLimiter(cfg RateLimit) *Limiter {
 // Config returns the limiter's policy.
 func (l *Limiter) Config() RateLimit { return l.cfg }
 
-func (l *Limiter) shard(key string) *limiterShard {
-	return &l.shards[maphash.String(l.seed, key)%limiterShards]
+func (l *Limiter) shard(key LimitKey) *limiterShard {
+	return &l.shards[maphash.Comparable(l.seed, key)%limiterShards]
 }
 
 // Locked reports whether key is locked out at now and for how long still.
-func (l *Limiter) Locked(key string, now time.Time) (bool, time.Duration) {
+func (l *Limiter) Locked(key LimitKey, now time.Time) (bool, time.Duration) {
 	s := l.shard(key)
 	s.mu.RLock()
 	e := s.entries[key]
@@ -79,7 +130,7 @@ func (l *Limiter) Locked(key string, now time.Time) (bool, time.Duration) {
 
 // Fail records a failed attempt by key at now. It reports whether key is now
 // locked out and for how long.
-func (l *Limiter) Fail(key string, now time.Time) (bool, time.Duration) {
+func (l *Limiter) Fail(key LimitKey, now time.Time) (bool, time.Duration) {
 	s := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,7 +157,10 @@ func (l *Limiter) Fail(key string, now time.Time) (bool, time.Duration) {
 	return false, 0
 }
 
-// evict makes room: stale entries first, else one arbitrary entry.
+// evict makes room under a flood of new keys without handing the flood a
+// way to free locked-out clients: stale entries go first, then the
+// unlocked entry with the fewest recent failures, and only if every entry
+// is locked out, the lockout that ends soonest.
 func (s *limiterShard) evict(now time.Time, window time.Duration) {
 	for k, e := range s.entries {
 		if e.stale(now, window) {
@@ -116,22 +170,39 @@ func (s *limiterShard) evict(now time.Time, window time.Duration) {
 	if len(s.entries) < limiterMaxKeys/limiterShards {
 		return
 	}
-	for k := range s.entries {
-		delete(s.entries, k)
-		return
+	var victim, soonest LimitKey
+	fewest, found := 0, false
+	var soonestUntil time.Time
+	for k, e := range s.entries {
+		if now.Before(e.lockedUntil) {
+			if soonestUntil.IsZero() || e.lockedUntil.Before(soonestUntil) {
+				soonest, soonestUntil = k, e.lockedUntil
+			}
+			continue
+		}
+		if n := e.recent(now, window); !found || n < fewest {
+			victim, fewest, found = k, n, true
+		}
 	}
+	if !found {
+		victim = soonest
+	}
+	delete(s.entries, victim)
+}
+
+// recent counts the failures within window.
+func (e *limiterEntry) recent(now time.Time, window time.Duration) int {
+	n := 0
+	for _, f := range e.failures {
+		if !f.IsZero() && now.Sub(f) < window {
+			n++
+		}
+	}
+	return n
 }
 
 func (e *limiterEntry) stale(now time.Time, window time.Duration) bool {
-	if now.Before(e.lockedUntil) {
-		return false
-	}
-	for _, f := range e.failures {
-		if !f.IsZero() && now.Sub(f) < window {
-			return false
-		}
-	}
-	return true
+	return !now.Before(e.lockedUntil) && e.recent(now, window) == 0
 }
 
 // Sweep drops entries that no longer affect decisions; call it periodically.
@@ -146,23 +217,4 @@ func (l *Limiter) Sweep(now time.Time) {
 		}
 		s.mu.Unlock()
 	}
-}
-
-// ClientKey is the rate-limiting key of a client: its IPv4 address, or its
-// IPv6 /64 (one host usually owns a whole /64). A browser page of a foreign
-// origin gets a key of its own, so a hostile page that guesses from the
-// user's own machine locks out itself, not the user.
-func ClientKey(ip netip.Addr, foreignOrigin string) string {
-	ip = ip.Unmap()
-	var key string
-	if ip.Is6() && !ip.IsLoopback() {
-		p, _ := ip.Prefix(64)
-		key = p.String()
-	} else {
-		key = ip.String()
-	}
-	if foreignOrigin != "" {
-		key += " origin=" + foreignOrigin
-	}
-	return key
 }

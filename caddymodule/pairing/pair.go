@@ -128,12 +128,14 @@ func (s *Server) checkSigned(nonce string, now time.Time, verify func() error) e
 	return nil
 }
 
-// refuse answers a refused pairing message and counts it as a failure for
-// the rate limiter.
+// refuse answers a refused pairing message; one refused for its proof
+// (401) counts as a failure for the rate limiter.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if errors.As(err, &e) && e.Status < 500 {
-		s.cfg.OnFailure(callerOf(r).Client)
+		if e.Status == http.StatusUnauthorized {
+			s.cfg.OnFailure(callerOf(r))
+		}
 		s.cfg.OnResult(ResultInvalid)
 	}
 	writeError(w, err)

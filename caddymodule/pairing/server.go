@@ -50,10 +50,11 @@ type Config struct {
 	PendingTTL time.Duration
 	// Limits bounds pending requests (defaults when zero).
 	Limits Limits
-	// OnFailure is called with the Caller's Client for every refused
-	// pairing message (malformed, bad nonce, signature or time), so the
-	// gate's rate limiter counts it.
-	OnFailure func(client string)
+	// OnFailure is called with the Caller of every pairing message refused
+	// for its proof (nonce, signature, time, device id), so the gate's rate
+	// limiter counts it. Malformed messages are not counted: they guess
+	// nothing, and a broken client must not lock out others.
+	OnFailure func(c Caller)
 	// OnResult counts outcomes (the Result* values) for metrics.
 	OnResult func(result string)
 	// Logger logs admin decisions and refusals. Default: none.
@@ -87,6 +88,9 @@ func WithCaller(ctx context.Context, c Caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, c)
 }
 
+// CallerOf returns the Caller attached with WithCaller.
+func CallerOf(r *http.Request) Caller { return callerOf(r) }
+
 func callerOf(r *http.Request) Caller {
 	c, _ := r.Context().Value(callerKey{}).(Caller)
 	return c
@@ -115,7 +119,7 @@ func NewServer(store *Store, cfg Config) *Server {
 		cfg.Limits.PerClient = DefaultPerClient
 	}
 	if cfg.OnFailure == nil {
-		cfg.OnFailure = func(string) {}
+		cfg.OnFailure = func(Caller) {}
 	}
 	if cfg.OnResult == nil {
 		cfg.OnResult = func(string) {}

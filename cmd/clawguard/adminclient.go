@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawguard/clawguard/caddymodule"
 	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
@@ -18,17 +19,23 @@ import (
 // defaultGateway is where the gate listens in the standard setup.
 const defaultGateway = "http://127.0.0.1:18789"
 
+// defaultAdmin is the gate's admin listener (admin UI and API) in the
+// standard setup.
+const defaultAdmin = "http://" + caddymodule.DefaultAdminListen
+
 // adminTokenEnv is read for an admin token when no --token-* flag is given.
 const adminTokenEnv = "CLAWGUARD_ADMIN_TOKEN"
 
-// gatewayFlags are the flags of commands that talk to the gate.
-type gatewayFlags struct {
-	gateway, tokenEnv, tokenVault, stateDir *string
+// adminFlags are the flags of commands that talk to the gate's admin API.
+type adminFlags struct {
+	admin, tokenEnv, tokenVault, stateDir *string
 }
 
-func addGatewayFlags(fs *flag.FlagSet) gatewayFlags {
-	return gatewayFlags{
-		gateway:    fs.String("gateway", defaultGateway, "the gate's base URL"),
+func addAdminFlags(fs *flag.FlagSet) adminFlags {
+	admin := fs.String("admin-url", defaultAdmin, "the gate's admin listener (its admin_listen)")
+	fs.StringVar(admin, "gateway", defaultAdmin, "former name of --admin-url")
+	return adminFlags{
+		admin:      admin,
 		tokenEnv:   fs.String("token-env", "", "read an admin bearer token from this environment variable (default $"+adminTokenEnv+" if set; without a token the CLI is a local client)"),
 		tokenVault: fs.String("token-vault", "", "read an admin bearer token from this vault entry"),
 		stateDir:   stateDirFlag(fs),
@@ -45,10 +52,10 @@ type adminClient struct {
 	csrf   string
 }
 
-func (f gatewayFlags) client() (*adminClient, error) {
-	base := strings.TrimRight(*f.gateway, "/")
+func (f adminFlags) client() (*adminClient, error) {
+	base := strings.TrimRight(*f.admin, "/")
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		return nil, usageError{fmt.Sprintf("--gateway %q: want an http:// or https:// URL", *f.gateway)}
+		return nil, usageError{fmt.Sprintf("--admin-url %q: want an http:// or https:// URL", *f.admin)}
 	}
 	a := &adminClient{base: base, client: &http.Client{Timeout: 30 * time.Second}}
 	switch {
@@ -90,6 +97,10 @@ func (e *apiError) Error() string {
 		if e.code == "forbidden" {
 			hint = " (the gate's admins option must list this identity)"
 		}
+	case http.StatusNotFound:
+		if e.code == "not_found" && !strings.Contains(e.url, "/devices/") && !strings.Contains(e.url, "/pairing/") {
+			hint = " (the admin API is served only on the gate's admin listener, " + defaultAdmin + " unless its admin_listen says otherwise, never on the gateway's site; see --admin-url)"
+		}
 	}
 	return fmt.Sprintf("%s %s: %d %s: %s%s", e.method, e.url, e.status, e.code, e.msg, hint)
 }
@@ -116,7 +127,7 @@ func (a *adminClient) do(ctx context.Context, method, path string, body, out any
 	var u *unreachableError
 	switch {
 	case errors.As(err, &u):
-		return fmt.Errorf("cannot reach the gate at %s (is Caddy with the clawguard gate running? see --gateway): %w", a.base, u.err)
+		return fmt.Errorf("cannot reach the admin listener at %s (is Caddy with the clawguard gate running? see --admin-url and the gate's admin_listen): %w", a.base, u.err)
 	case errors.As(err, &r):
 		return &apiError{refusal: *r, method: method, url: url}
 	}

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/clawguard/clawguard/caddymodule"
 	"github.com/clawguard/clawguard/caddymodule/pairing"
 )
 
@@ -21,10 +22,13 @@ func init() {
 
 const devicesHelp = `Usage: clawguard devices <verb> [flags] [args]
 
-Administers device pairing through the gate's admin API (/.clawguard/api/).
-The CLI is a local client of the gate; from elsewhere, give a token of an
-identity listed in the gate's admins option with --token-env VAR or
---token-vault NAME (tokens are never taken from the command line).
+Administers device pairing through the gate's admin API (/.clawguard/api/),
+which the gate serves only on its admin listener (admin_listen, default
+` + caddymodule.DefaultAdminListen + `), never on the gateway's site. The CLI is a local
+client of the gate; from elsewhere (the admin listener on a tailnet node),
+give a token of an identity listed in the gate's admins option with
+--token-env VAR or --token-vault NAME (tokens are never taken from the
+command line).
 
 Verbs:
   list                     pending pairing requests and paired devices
@@ -34,7 +38,8 @@ Verbs:
   rename DEVICE_ID NAME    rename a device
 
 Flags (every verb):
-  --gateway URL            the gate (default ` + defaultGateway + `)
+  --admin-url URL          the gate's admin listener (default ` + defaultAdmin + `;
+                           --gateway is its former name)
   --json                   print JSON
   --token-env VAR, --token-vault NAME, --state-dir DIR
 
@@ -42,7 +47,7 @@ Examples:
   clawguard devices list
   clawguard devices approve pr_3q2ZbUuUqJ7x6M0aVQYp1w
   clawguard devices revoke 6275eca01971eb177f899637d427c6eaec2371935cc266ece90a896b60728177
-  CLAWGUARD_ADMIN_TOKEN=... clawguard devices list --gateway https://gate.example.ts.net
+  CLAWGUARD_ADMIN_TOKEN=... clawguard devices list --admin-url http://gate.example.ts.net:18788
 `
 
 // deviceVerbs maps each verb to its positional arity.
@@ -58,7 +63,7 @@ func runDevices(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	fs := c.flagSet("devices "+verb, "devices "+verb+" [flags] (see clawguard devices --help)")
-	gf := addGatewayFlags(fs)
+	gf := addAdminFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

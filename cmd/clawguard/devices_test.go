@@ -22,27 +22,29 @@ import (
 const opsToken = "ops-token-0123456789abcdefghij"
 
 // startGate runs real Caddy with the clawguard gate in front of an upstream
-// that echoes the identity it sees. opts go inside the clawguard block.
-func startGate(t *testing.T, opts string) string {
+// that echoes the identity it sees, and returns the gateway's and the admin
+// listener's base URLs. opts go inside the clawguard block.
+func startGate(t *testing.T, opts string) (base, admin string) {
 	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Header.Get("X-Clawguard-Identity"))
 	}))
 	t.Cleanup(up.Close)
 	t.Setenv("CG_OPS_TOKEN", opsToken)
-	port := testcaddy.FreePort(t)
+	port, ui := testcaddy.FreePort(t), testcaddy.FreePort(t)
 	testcaddy.Load(t, testcaddy.Global(testcaddy.FreePort(t))+fmt.Sprintf(`
 http://:%d {
 	bind 127.0.0.1
 	clawguard {
 		token {env.CG_OPS_TOKEN}
 		state_dir %s
+		admin_listen 127.0.0.1:%d
 		%s
 	}
 	reverse_proxy %s
 }
-`, port, filepath.Join(t.TempDir(), "gate"), opts, strings.TrimPrefix(up.URL, "http://")))
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
+`, port, filepath.Join(t.TempDir(), "gate"), ui, opts, strings.TrimPrefix(up.URL, "http://")))
+	return fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", ui)
 }
 
 // remoteSession pairs as a device elsewhere (a relayed request is never
@@ -85,22 +87,22 @@ func identityWith(t *testing.T, base, token string) (int, string) {
 }
 
 func TestDevicesCLIApproveRenameRevoke(t *testing.T) {
-	base := startGate(t, "")
+	base, admin := startGate(t, "")
 	s, id := remoteSession(t, base)
 
-	r := runCLI(nil, nil, "devices", "list", "--json", "--gateway", base)
+	r := runCLI(nil, nil, "devices", "list", "--json", "--admin-url", admin)
 	wantCode(t, r, 0)
 	var listing deviceListing
 	if err := json.Unmarshal([]byte(r.stdout), &listing); err != nil || len(listing.Requests) != 1 || listing.Requests[0].ID != id {
 		t.Fatalf("devices list --json: %v %s", err, r.stdout)
 	}
-	r = runCLI(nil, nil, "devices", "list", "--gateway", base)
+	r = runCLI(nil, nil, "devices", "list", "--admin-url", admin)
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, "remote phone") || !strings.Contains(r.stdout, "No device is paired") {
 		t.Fatalf("devices list:\n%s", r.stdout)
 	}
 
-	r = runCLI(nil, nil, "devices", "approve", id, "--gateway", base)
+	r = runCLI(nil, nil, "devices", "approve", id, "--admin-url", admin)
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, "approved "+id) {
 		t.Fatalf("approve output %q", r.stdout)
@@ -114,13 +116,13 @@ func TestDevicesCLIApproveRenameRevoke(t *testing.T) {
 		t.Fatalf("token after approval: %d %q", st, who)
 	}
 
-	r = runCLI(nil, nil, "devices", "rename", dev, "work phone", "--gateway", base, "--json")
+	r = runCLI(nil, nil, "devices", "rename", dev, "work phone", "--admin-url", admin, "--json")
 	wantCode(t, r, 0)
 	var d pairing.Decision
 	if json.Unmarshal([]byte(r.stdout), &d) != nil || d.Name != "work phone" {
 		t.Fatalf("rename --json: %s", r.stdout)
 	}
-	r = runCLI(nil, nil, "devices", "revoke", dev, "--gateway", base)
+	r = runCLI(nil, nil, "devices", "revoke", dev, "--admin-url", admin)
 	wantCode(t, r, 0)
 	start := time.Now()
 	for {
@@ -132,33 +134,33 @@ func TestDevicesCLIApproveRenameRevoke(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	r = runCLI(nil, nil, "devices", "list", "--gateway", base)
+	r = runCLI(nil, nil, "devices", "list", "--admin-url", admin)
 	if !regexp.MustCompile(dev + `\s+work phone\s+revoked`).MatchString(r.stdout) {
 		t.Fatalf("list after revoke:\n%s", r.stdout)
 	}
 }
 
 func TestDevicesCLIReject(t *testing.T) {
-	base := startGate(t, "")
+	base, admin := startGate(t, "")
 	s, id := remoteSession(t, base)
-	wantCode(t, runCLI(nil, nil, "devices", "reject", id, "--gateway", base), 0)
+	wantCode(t, runCLI(nil, nil, "devices", "reject", id, "--admin-url", admin), 0)
 	if resp, err := s.Poll(context.Background(), id); err != nil || resp.Status != pairing.StatusRejected {
 		t.Fatalf("poll after CLI reject: %+v %v", resp, err)
 	}
 	// Deciding again is refused with the gate's reason.
-	wantCode(t, runCLI(nil, nil, "devices", "approve", id, "--gateway", base), 1, "already_decided")
+	wantCode(t, runCLI(nil, nil, "devices", "approve", id, "--admin-url", admin), 1, "already_decided")
 }
 
 func TestDevicesCLIAdminToken(t *testing.T) {
 	// Not an admin: the token authenticates, but the API refuses it.
-	base := startGate(t, "")
+	base, admin := startGate(t, "")
 	t.Setenv("MY_ADMIN", opsToken)
-	wantCode(t, runCLI(nil, nil, "devices", "list", "--gateway", base, "--token-env", "MY_ADMIN"), 1, "403 forbidden", "admins")
+	wantCode(t, runCLI(nil, nil, "devices", "list", "--admin-url", admin, "--token-env", "MY_ADMIN"), 1, "403 forbidden", "admins")
 
-	base = startGate(t, "admins token:CG_OPS_TOKEN")
+	base, admin = startGate(t, "admins token:CG_OPS_TOKEN")
 	_, id := remoteSession(t, base)
-	wantCode(t, runCLI(nil, nil, "devices", "approve", id, "--gateway", base, "--token-env", "MY_ADMIN"), 0)
-	r := runCLI(nil, nil, "devices", "list", "--json", "--gateway", base, "--token-env", "MY_ADMIN")
+	wantCode(t, runCLI(nil, nil, "devices", "approve", id, "--admin-url", admin, "--token-env", "MY_ADMIN"), 0)
+	r := runCLI(nil, nil, "devices", "list", "--json", "--admin-url", admin, "--token-env", "MY_ADMIN")
 	var listing deviceListing
 	json.Unmarshal([]byte(r.stdout), &listing)
 	if len(listing.Devices) != 1 || listing.Devices[0].ApprovedBy != "token:CG_OPS_TOKEN" {
@@ -171,8 +173,15 @@ func TestDevicesCLIAdminToken(t *testing.T) {
 	if err := v.Set("ops_token", []byte(opsToken+"\n")); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, runCLI(nil, nil, "devices", "list", "--gateway", base, "--token-vault", "ops_token", "--state-dir", dir), 0)
-	wantCode(t, runCLI(nil, nil, "devices", "list", "--gateway", base, "--token-env", "UNSET_VAR_XYZ"), 1, "UNSET_VAR_XYZ")
+	wantCode(t, runCLI(nil, nil, "devices", "list", "--admin-url", admin, "--token-vault", "ops_token", "--state-dir", dir), 0)
+	wantCode(t, runCLI(nil, nil, "devices", "list", "--admin-url", admin, "--token-env", "UNSET_VAR_XYZ"), 1, "UNSET_VAR_XYZ")
+}
+
+// TestDevicesCLIPointedAtTheGatewaySite: the gateway's site has no admin
+// API; the CLI says where it is.
+func TestDevicesCLIPointedAtTheGatewaySite(t *testing.T) {
+	base, _ := startGate(t, "")
+	wantCode(t, runCLI(nil, nil, "devices", "list", "--admin-url", base), 1, "404", "admin listener", "127.0.0.1:18788")
 }
 
 func TestDevicesCLIUsageErrors(t *testing.T) {
@@ -180,16 +189,17 @@ func TestDevicesCLIUsageErrors(t *testing.T) {
 	wantCode(t, runCLI(nil, nil, "devices", "approve"), 2, "takes 1 argument")
 	wantCode(t, runCLI(nil, nil, "devices", "approve", "pr_x/../../devices"), 2, "not a request or device id")
 	wantCode(t, runCLI(nil, nil, "devices", "rename", "abc", "bad\x07name"), 2, "control character")
-	wantCode(t, runCLI(nil, nil, "devices", "list", "--gateway", "ftp://x"), 2, "http://")
+	wantCode(t, runCLI(nil, nil, "devices", "list", "--admin-url", "ftp://x"), 2, "http://")
 	port := testcaddy.FreePort(t)
-	wantCode(t, runCLI(nil, nil, "devices", "list", "--gateway", fmt.Sprintf("http://127.0.0.1:%d", port)), 1, "cannot reach the gate")
+	// --gateway is the flag's former name.
+	wantCode(t, runCLI(nil, nil, "devices", "list", "--gateway", fmt.Sprintf("http://127.0.0.1:%d", port)), 1, "cannot reach the admin listener")
 	if r := runCLI(nil, nil, "devices", "--help"); r.code != 0 || !strings.Contains(r.stdout, "approve REQUEST_ID") {
 		t.Fatalf("devices --help: %d %s", r.code, r.stdout)
 	}
 }
 
 func TestPairCLILocalAndStatus(t *testing.T) {
-	base := startGate(t, "")
+	base, admin := startGate(t, "")
 	dir := filepath.Join(t.TempDir(), "device")
 	t.Setenv(vault.PassphraseEnv, "pair cli test")
 	r := runCLI(nil, nil, "pair", "--gateway", base, "--name", "cli box", "--state-dir", dir, "--json")
@@ -222,14 +232,14 @@ func TestPairCLILocalAndStatus(t *testing.T) {
 	if st, _ := identityWith(t, base, string(tok)); st != 401 {
 		t.Fatalf("the previous token still works after re-pairing: %d", st)
 	}
-	wantCode(t, runCLI(nil, nil, "devices", "revoke", st.DeviceID, "--gateway", base), 0)
+	wantCode(t, runCLI(nil, nil, "devices", "revoke", st.DeviceID, "--admin-url", admin), 0)
 	time.Sleep(50 * time.Millisecond)
 	wantCode(t, runCLI(nil, nil, "pair", "status", "--check", "--state-dir", dir), 1)
 	wantCode(t, runCLI(nil, nil, "pair", "status", "--state-dir", t.TempDir()), 1)
 }
 
 func TestPairCLIWaitsForApproval(t *testing.T) {
-	base := startGate(t, "pairing {\n auto_approve_local off\n }")
+	base, admin := startGate(t, "pairing {\n auto_approve_local off\n }")
 	dir := filepath.Join(t.TempDir(), "device")
 	t.Setenv(vault.PassphraseEnv, "pair cli test")
 	var stderr syncBuffer
@@ -250,7 +260,7 @@ func TestPairCLIWaitsForApproval(t *testing.T) {
 	if !regexp.MustCompile(`\d:\d\d left to approve`).MatchString(stderr.String()) {
 		t.Fatalf("no countdown: %s", stderr.String())
 	}
-	wantCode(t, runCLI(nil, nil, "devices", "approve", id, "--gateway", base), 0)
+	wantCode(t, runCLI(nil, nil, "devices", "approve", id, "--admin-url", admin), 0)
 	select {
 	case code := <-done:
 		if code != 0 {

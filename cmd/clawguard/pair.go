@@ -215,7 +215,7 @@ func newCountdown(c *cli, gateway string) *countdown {
 
 func (cd *countdown) start(requestID string, expires time.Time) {
 	w := cd.c.stderr
-	fmt.Fprintf(w, "Waiting for approval of pairing request %s.\nApprove it on the gateway host with:\n    clawguard devices approve %s\nor in the UI at %s/.clawguard/ui/\n", requestID, requestID, cd.gateway)
+	fmt.Fprintf(w, "Waiting for approval of pairing request %s.\nApprove it on the gateway host with:\n    clawguard devices approve %s\nor in the admin UI there (%s/.clawguard/ui/ unless the gate's admin_listen says otherwise)\n", requestID, requestID, defaultAdmin)
 	f, ok := w.(*os.File)
 	tty := ok && term.IsTerminal(int(f.Fd()))
 	cd.stopped = make(chan struct{})

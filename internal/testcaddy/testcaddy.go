@@ -114,7 +114,8 @@ func Client(localIP string) *http.Client {
 // Global is the global options block every test config starts with: admin
 // on its own port, no automatic HTTPS, nothing persisted, logs discarded,
 // no storage checks or cleaning (their lock-refreshing goroutines would
-// outlive a test). extra are further option lines (indented, each ending
+// outlive a test), and no clawguard admin listener unless a gate sets its
+// admin_listen (parallel test binaries would share the default). extra are further option lines (indented, each ending
 // in a newline), e.g. a tailnet block.
 func Global(adminPort int, extra ...string) string {
 	return fmt.Sprintf(`{
@@ -126,6 +127,9 @@ func Global(adminPort int, extra ...string) string {
 	storage_clean_interval off
 	log {
 		output discard
+	}
+	clawguard {
+		admin_listen off
 	}
 %s}
 `, adminPort, strings.Join(extra, ""))
