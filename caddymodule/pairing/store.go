@@ -58,7 +58,8 @@ type Options struct {
 // are committed together in one atomic file replacement (group commit). A
 // background loop stats the file every WatchInterval and reloads it when
 // another process replaced it, which bounds how long a revocation made
-// elsewhere takes to apply.
+// elsewhere takes to apply. Requests in progress registered with Track are
+// ended when their token stops being valid.
 type Store struct {
 	dir, path string
 	opts      Options
@@ -76,8 +77,11 @@ type Store struct {
 	touchMu sync.Mutex
 	touches map[string]touch
 
+	live liveSet // requests in progress, ended when their token stops being valid
+
 	stop, quit chan struct{}
 	loopDone   chan struct{}
+	liveDone   chan struct{}
 	commitDone chan struct{}
 	closeOnce  sync.Once
 }
@@ -143,9 +147,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		changed:    make(chan struct{}),
 		ops:        make(chan *op),
 		touches:    map[string]touch{},
+		live:       liveSet{byToken: map[string]map[*Live]struct{}{}},
 		stop:       make(chan struct{}),
 		quit:       make(chan struct{}),
 		loopDone:   make(chan struct{}),
+		liveDone:   make(chan struct{}),
 		commitDone: make(chan struct{}),
 	}
 	rand.Read(s.csrfKey[:])
@@ -158,6 +164,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.commitLoop()
 	go s.watchLoop()
+	go s.liveLoop()
 	return s, nil
 }
 
@@ -169,6 +176,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.loopDone // the loop's final flush still commits
+		<-s.liveDone
 		close(s.quit)
 		<-s.commitDone
 	})
