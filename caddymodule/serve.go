@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -38,66 +39,154 @@ type verdict struct {
 	cred    authn.Credential
 }
 
-// ServeHTTP authenticates the request and passes it on with the identity
-// headers set, or refuses it.
-func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// Nothing a client sends may look like an identity the gate set.
-	authn.StripIdentityHeaders(r.Header)
-	peer := peerAddr(r)
-	g.stripUntrustedProxyHeaders(r.Header, peer)
+// facts are what the gate determines about a request once, before it strips
+// anything from it; every later step reads them.
+type facts struct {
+	peer    netip.Addr // the TCP peer (over the tailnet, the tailnet peer)
+	client  netip.Addr // the client as Caddy determined it (trusted_proxies)
+	tailnet bool       // arrived over the tailnet
+	relayed bool       // a loopback peer carrying proxy or client-IP headers
+	foreign bool       // a browser page of a foreign origin
+	local   bool       // qualifies for local trust (with local_trust on)
+	whyNot  string     // why a loopback request is not local, for logs
+}
 
-	if param := authn.CredentialInURL(r.URL); param != "" {
-		return g.refuse(w, r, http.StatusUnauthorized, "credentials_in_url",
-			"credentials are not accepted in the URL (query parameter "+strconv.Quote(param)+"); send them in the Authorization header")
+// class is the rate limiter's class of the client.
+func (f *facts) class() authn.Class {
+	switch {
+	case f.foreign:
+		return authn.ClassForeign
+	case f.relayed:
+		return authn.ClassRelayed
+	case f.local:
+		return authn.ClassLocal
 	}
+	return authn.ClassDirect
+}
 
-	now := time.Now()
-	var limitKey string
-	if g.limiter != nil {
-		limitKey = authn.ClientKey(clientAddr(r, peer), g.local.ForeignOrigin(r))
-		if locked, retry := g.limiter.Locked(limitKey, now); locked {
-			return g.tooMany(w, r, retry)
+// begin determines the request's facts and then removes what a client may
+// not send: identity headers of the gate's own, and trusted_proxy headers
+// from peers that are not that proxy. Relay headers are judged before they
+// are stripped, so a loopback peer that sent a proxy's user header is a
+// relayed request, never a local one.
+func (g *Gate) begin(r *http.Request) facts {
+	f := facts{peer: peerAddr(r), tailnet: cgtailnet.OverTailnet(r)}
+	f.client = f.peer
+	if !f.tailnet {
+		if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+			if a, err := netip.ParseAddr(s); err == nil {
+				f.client = a.Unmap()
+			}
 		}
 	}
-
-	// The gate answers /.clawguard/* itself: the pairing protocol without
-	// credentials, the admin API and UI after authentication (pairing.go).
-	if isOpenPath(r) {
-		return g.serveOpen(w, r, peer)
+	f.foreign = g.local.ForeignOrigin(r)
+	if f.peer.IsLoopback() && !f.tailnet {
+		f.relayed = g.local.Relayed(r.Header)
+		if g.localTrust {
+			f.local, f.whyNot = g.local.IsLocal(r, f.peer)
+		}
 	}
+	authn.StripIdentityHeaders(r.Header)
+	g.stripUntrustedProxyHeaders(r.Header, f.peer)
+	return f
+}
 
-	v := g.authenticate(r, peer)
+// ServeHTTP authenticates the request and passes it on with the identity
+// headers set, or refuses it. Every spelling of /.clawguard/ is answered
+// here: the pairing protocol, or 404 (the admin API and UI live on the
+// admin listener, see admin_listener.go).
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	f := g.begin(r)
+	if param := credentialInURL(r); param != "" {
+		return g.refuseCredentialInURL(w, r, param)
+	}
+	if pairing.Reserved(r.URL.Path) {
+		return g.serveReserved(w, r, &f)
+	}
+	v, answered := g.authorize(w, r, &f, g.site)
+	if answered {
+		return nil
+	}
+	if v.id.Method == authn.MethodDevice {
+		var done func()
+		w, r, done = g.trackDevice(w, r, v)
+		defer done()
+	}
+	g.admit(r, v)
+	return next.ServeHTTP(w, r)
+}
+
+func credentialInURL(r *http.Request) string { return authn.CredentialInURL(r.URL) }
+
+func (g *Gate) refuseCredentialInURL(w http.ResponseWriter, r *http.Request, param string) error {
+	return g.refuse(w, r, http.StatusUnauthorized, "credentials_in_url",
+		"credentials are not accepted in the URL (query parameter "+strconv.Quote(param)+"); send them in the Authorization header")
+}
+
+// authorize authenticates r on site and writes the refusal if there is
+// one; answered reports that it did.
+//
+// Rate limiting: failures count under the client's LimitKey (site, class,
+// address). A lockout blocks the guessable credentials its client presents
+// (shared tokens, passwords, a trusted proxy's assertions, malformed
+// credentials) without checking them. It never blocks what cannot be
+// guessed: requests without a credential (local trust, tailnet identity)
+// and device tokens and HMAC signatures (256-bit secrets), which are still
+// checked, a wrong one still counting as a failure.
+func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, f *facts, site string) (v verdict, answered bool) {
+	cred, problem := authn.ParseCredential(r.Header)
+	var key authn.LimitKey
+	var now time.Time
+	if g.limiter != nil {
+		key, now = authn.Key(site, f.class(), f.client), time.Now()
+		if g.guessable(cred, problem, f) {
+			if locked, retry := g.limiter.Locked(key, now); locked {
+				g.tooMany(w, r, retry)
+				return v, true
+			}
+		}
+	}
+	v = g.authenticate(r, f, cred, problem)
 	switch v.outcome {
 	case authOK:
 		g.metrics.attempt(v.method, true)
-		if pairing.IsAdminPath(r.URL.Path) {
-			return g.serveAdmin(w, r, v, peer)
-		}
-		if v.id.Method == authn.MethodDevice {
-			var done func()
-			w, r, done = g.trackDevice(w, r, v)
-			defer done()
-		}
-		g.admit(r, v)
-		return next.ServeHTTP(w, r)
+		return v, false
 	case authForbidden:
 		g.metrics.attempt(v.method, false)
-		return g.refuse(w, r, http.StatusForbidden, v.code, v.msg)
+		g.refuse(w, r, http.StatusForbidden, v.code, v.msg)
 	case authRefused:
 		g.metrics.attempt(v.method, false)
-		return g.refuse(w, r, v.status, v.code, v.msg)
+		g.refuse(w, r, v.status, v.code, v.msg)
 	case authFailed:
 		g.metrics.attempt(v.method, false)
 		if g.limiter != nil {
 			// The failure that reaches the limit is still answered 401; the
 			// lockout applies from the next request.
-			g.limiter.Fail(limitKey, now)
+			g.limiter.Fail(key, now)
 		}
-		return g.unauthorized(w, r, v.code, v.msg)
+		g.unauthorized(w, r, v.code, v.msg)
 	default:
 		g.metrics.attempt("", false)
-		return g.unauthorized(w, r, "unauthenticated", "authentication required")
+		g.unauthorized(w, r, "unauthenticated", "authentication required")
 	}
+	return v, true
+}
+
+// guessable reports whether what r presents could be guessed, and so is
+// not even checked during a lockout (see authorize).
+func (g *Gate) guessable(cred authn.Credential, problem string, f *facts) bool {
+	switch {
+	case problem != "", cred.Scheme == "basic":
+		return true
+	case cred.Scheme == "bearer":
+		return !pairing.IsDeviceToken(cred.Token)
+	}
+	for _, p := range g.proxies {
+		if p.Trusts(f.peer) {
+			return true
+		}
+	}
+	return false
 }
 
 // authenticate applies the methods in a fixed order: a trusted proxy's
@@ -105,9 +194,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // over the tailnet (never local trust for those), then local trust. A presented
 // credential that is wrong fails the request even from loopback, so a client
 // never silently runs as someone other than it claimed to be.
-func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
+func (g *Gate) authenticate(r *http.Request, f *facts, cred authn.Credential, problem string) verdict {
 	for _, p := range g.proxies {
-		if !p.Trusts(peer) {
+		if !p.Trusts(f.peer) {
 			continue
 		}
 		user, o := p.Assert(r.Header)
@@ -121,21 +210,22 @@ func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
 		}
 	}
 
-	cred, problem := authn.ParseCredential(r.Header)
 	if problem != "" {
 		return verdict{outcome: authFailed, code: "malformed_credentials", msg: problem}
 	}
 	switch cred.Scheme {
 	case "bearer":
 		if pairing.IsDeviceToken(cred.Token) {
-			return g.authenticateDevice(r, cred, peer)
+			return g.authenticateDevice(r, cred, f)
 		}
 		if name, ok := g.tokens.Match(cred.Token); ok {
 			return verdict{outcome: authOK, method: authn.MethodToken, cred: cred, id: authn.Identity{Method: authn.MethodToken, Name: name}}
 		}
 		return verdict{outcome: authFailed, method: authn.MethodToken, code: "invalid_credentials", msg: "invalid credentials"}
 	case "basic":
-		if g.passwords.Verify(cred.User, cred.Password) {
+		if err := g.passwords.Check(cred.User, cred.Password); errors.Is(err, authn.ErrPasswordTooLong) {
+			return verdict{outcome: authFailed, method: authn.MethodPassword, code: "password_too_long", msg: err.Error()}
+		} else if err == nil {
 			return verdict{outcome: authOK, method: authn.MethodPassword, cred: cred, id: authn.Identity{Method: authn.MethodPassword, Name: cred.User}}
 		}
 		return verdict{outcome: authFailed, method: authn.MethodPassword, code: "invalid_credentials", msg: "invalid credentials"}
@@ -145,14 +235,15 @@ func (g *Gate) authenticate(r *http.Request, peer netip.Addr) verdict {
 		return g.authenticateHMAC(r)
 	}
 
-	if cgtailnet.OverTailnet(r) {
+	if f.tailnet {
 		return g.authenticateTailnet(r)
 	}
-	if g.localTrust {
-		if ok, why := g.local.IsLocal(r, peer); ok {
-			return verdict{outcome: authOK, method: authn.MethodLocal, id: authn.Identity{Method: authn.MethodLocal}}
-		} else if c := g.logger.Check(zap.DebugLevel, "not local"); c != nil {
-			c.Write(zap.String("reason", why), zap.String("remote", r.RemoteAddr))
+	if f.local {
+		return verdict{outcome: authOK, method: authn.MethodLocal, id: authn.Identity{Method: authn.MethodLocal}}
+	}
+	if f.whyNot != "" {
+		if c := g.logger.Check(zap.DebugLevel, "not local"); c != nil {
+			c.Write(zap.String("reason", f.whyNot), zap.String("remote", r.RemoteAddr))
 		}
 	}
 	return verdict{outcome: authMissing}
@@ -201,19 +292,4 @@ func peerAddr(r *http.Request) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(host)
 	return a.Unmap()
-}
-
-// clientAddr is the client as Caddy determined it (honouring the server's
-// trusted_proxies), which the rate limiter keys on. A tailnet peer is its
-// tailnet address, whatever headers or PROXY lines it sent.
-func clientAddr(r *http.Request, peer netip.Addr) netip.Addr {
-	if cgtailnet.OverTailnet(r) {
-		return peer
-	}
-	if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
-		if a, err := netip.ParseAddr(s); err == nil {
-			return a.Unmap()
-		}
-	}
-	return peer
 }
