@@ -25,6 +25,10 @@ type Credential struct {
 // without putting it in the URL.
 const subprotocolPrefix = "bearer."
 
+// basicStackBytes is how much of a decoded Basic credential is decoded
+// without a heap buffer: a user name and a password of bcrypt's 72 bytes.
+const basicStackBytes = 256
+
 // ParseCredential extracts the credential of a request. A malformed
 // Authorization header is an error (ok false with a reason) rather than being
 // ignored, so a client learns its header is wrong instead of silently falling
@@ -53,14 +57,20 @@ func parseAuthorization(auth string) (Credential, string) {
 		return Credential{}, "malformed Authorization header"
 	}
 	rest = strings.TrimLeft(rest, " ")
-	switch strings.ToLower(scheme) {
-	case "bearer":
+	switch {
+	case strings.EqualFold(scheme, "bearer"):
 		if rest == "" || strings.ContainsAny(rest, " \t") {
 			return Credential{}, "malformed bearer token"
 		}
 		return Credential{Scheme: "bearer", Token: rest}, ""
-	case "basic":
-		raw, err := base64.StdEncoding.DecodeString(rest)
+	case strings.EqualFold(scheme, "basic"):
+		// Decoded on the stack: one allocation (the string) per request.
+		var buf [basicStackBytes]byte
+		raw := buf[:0]
+		if n := base64.StdEncoding.DecodedLen(len(rest)); n > len(buf) {
+			raw = make([]byte, 0, n)
+		}
+		raw, err := base64.StdEncoding.AppendDecode(raw, []byte(rest))
 		if err != nil {
 			return Credential{}, "malformed basic credentials"
 		}

@@ -158,20 +158,23 @@ func (l *Limiter) Fail(key LimitKey, now time.Time) (bool, time.Duration) {
 }
 
 // evict makes room under a flood of new keys without handing the flood a
-// way to free locked-out clients: stale entries go first, then the
-// unlocked entry with the fewest recent failures, and only if every entry
-// is locked out, the lockout that ends soonest.
+// way to free locked-out clients: stale entries go first; then, in one
+// pass, an eighth of the shard's unlocked entries, those with the fewest
+// recent failures (so the next evictions are far apart); a lockout only
+// when every entry is one, the one that ends soonest.
 func (s *limiterShard) evict(now time.Time, window time.Duration) {
 	for k, e := range s.entries {
 		if e.stale(now, window) {
 			delete(s.entries, k)
 		}
 	}
-	if len(s.entries) < limiterMaxKeys/limiterShards {
+	const shardCap = limiterMaxKeys / limiterShards
+	if len(s.entries) < shardCap {
 		return
 	}
-	var victim, soonest LimitKey
-	fewest, found := 0, false
+	// Unlocked entries by their count of recent failures.
+	byCount := map[int][]LimitKey{}
+	var soonest LimitKey
 	var soonestUntil time.Time
 	for k, e := range s.entries {
 		if now.Before(e.lockedUntil) {
@@ -180,14 +183,24 @@ func (s *limiterShard) evict(now time.Time, window time.Duration) {
 			}
 			continue
 		}
-		if n := e.recent(now, window); !found || n < fewest {
-			victim, fewest, found = k, n, true
+		n := e.recent(now, window)
+		byCount[n] = append(byCount[n], k)
+	}
+	if len(byCount) == 0 {
+		delete(s.entries, soonest)
+		return
+	}
+	quota := shardCap / 8
+	for n := 0; quota > 0 && len(byCount) > 0; n++ {
+		for _, k := range byCount[n] {
+			if quota == 0 {
+				break
+			}
+			delete(s.entries, k)
+			quota--
 		}
+		delete(byCount, n)
 	}
-	if !found {
-		victim = soonest
-	}
-	delete(s.entries, victim)
 }
 
 // recent counts the failures within window.

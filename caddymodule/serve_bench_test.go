@@ -1,0 +1,121 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/clawguard/clawguard/httpsig"
+	"github.com/clawguard/clawguard/internal/testcaddy"
+)
+
+// The gate's own cost per request: ServeHTTP with a no-op next handler, for
+// each method, on a request prepared as Caddy's server prepares it. A
+// report (go test -bench ServeHTTP ./caddymodule), not a timed test.
+
+type nopHandler struct{}
+
+func (nopHandler) ServeHTTP(http.ResponseWriter, *http.Request) error { return nil }
+
+// benchGate provisions a gate from Caddyfile lines against the running
+// config's clawguard app (Caddy is loaded for that).
+func benchGate(b *testing.B, lines string) *Gate {
+	b.Helper()
+	testcaddy.Load(b, testcaddy.Global(testcaddy.FreePort(b))+fmt.Sprintf("http://:%d {\n\tbind 127.0.0.1\n\trespond 204\n}\n", testcaddy.FreePort(b)))
+	g := new(Gate)
+	d := caddyfile.NewTestDispenser("clawguard {\n" + lines + "\nadmin_listen off\nstate_dir " + b.TempDir() + "\n}")
+	if err := g.UnmarshalCaddyfile(d); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.ActiveContext())
+	b.Cleanup(cancel)
+	if err := g.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Cleanup() })
+	return g
+}
+
+// benchRequest is a request as Caddy's server hands it to handlers, with
+// a reset that puts back the headers the gate changes without allocating,
+// so that only the gate's own allocations are counted.
+type benchRequest struct {
+	r     *http.Request
+	w     http.ResponseWriter
+	saved http.Header
+}
+
+func newBenchRequest(remote string, headers map[string]string) *benchRequest {
+	r := httptest.NewRequest("GET", "http://127.0.0.1:18789/api/chat", nil)
+	r.RemoteAddr = remote
+	r.Header.Set("User-Agent", "bench/1")
+	r.Header.Set("Accept", "*/*")
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+	return &benchRequest{r: r, w: w, saved: r.Header.Clone()}
+}
+
+func (br *benchRequest) reset() {
+	for k := range br.r.Header {
+		if _, ok := br.saved[k]; !ok {
+			delete(br.r.Header, k)
+		}
+	}
+	for k, v := range br.saved {
+		br.r.Header[k] = v
+	}
+}
+
+func runServeBench(b *testing.B, g *Gate, br *benchRequest, want string) {
+	b.Helper()
+	if err := g.ServeHTTP(br.w, br.r, nopHandler{}); err != nil {
+		b.Fatal(err)
+	}
+	if got := br.r.Header.Get("X-Clawguard-Identity"); !strings.HasPrefix(got, want) {
+		b.Fatalf("identity %q, want %s…", got, want)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		br.reset()
+		g.ServeHTTP(br.w, br.r, nopHandler{})
+	}
+}
+
+func BenchmarkServeHTTP(b *testing.B) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte(testPassword), 5)
+	g := benchGate(b, "token "+testToken+"\npassword alice "+string(hash)+"\nhmac ci "+hmacKey)
+	b.Run("token", func(b *testing.B) {
+		runServeBench(b, g, newBenchRequest("192.0.2.10:40000", map[string]string{"Authorization": "Bearer " + testToken}), "token:")
+	})
+	b.Run("password-cached", func(b *testing.B) {
+		runServeBench(b, g, newBenchRequest("192.0.2.11:40000", map[string]string{"Authorization": basic("alice", testPassword)}), "user:alice")
+	})
+	b.Run("local", func(b *testing.B) {
+		runServeBench(b, g, newBenchRequest("127.0.0.1:40000", nil), "local")
+	})
+	b.Run("hmac", func(b *testing.B) {
+		// A fresh signature per request (a replayed one is refused), made
+		// outside the timed part would need StopTimer per op; signing is
+		// measured apart in httpsig, so here it is included and reported.
+		b.ReportAllocs()
+		for b.Loop() {
+			r := httptest.NewRequest("GET", "http://127.0.0.1:18789/api/chat", nil)
+			r.RemoteAddr = "192.0.2.12:40000"
+			if err := httpsig.Sign(r, "ci", []byte(hmacKey)); err != nil {
+				b.Fatal(err)
+			}
+			r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), httptest.NewRecorder(), nil)
+			g.ServeHTTP(nil, r, nopHandler{})
+		}
+	})
+}
