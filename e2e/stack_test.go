@@ -90,7 +90,7 @@ func TestWholeStack(t *testing.T) {
 	var id string
 	for deadline := time.Now().Add(30 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		localRequests++
-		code, body := call(t, "GET", s.Base+"/.clawguard/api/approvals?state=pending", nil, nil)
+		code, body := call(t, "GET", s.UI+"/.clawguard/api/approvals?state=pending", nil, nil)
 		if code != 200 {
 			t.Fatalf("listing approvals through the gate: %d %v", code, body)
 		}
@@ -102,10 +102,10 @@ func TestWholeStack(t *testing.T) {
 		t.Fatal("the unknown command never showed up as pending")
 	}
 	localRequests++
-	_, sess := call(t, "GET", s.Base+"/.clawguard/api/session", nil, nil)
+	_, sess := call(t, "GET", s.UI+"/.clawguard/api/session", nil, nil)
 	csrf, _ := sess["csrf_token"].(string)
 	localRequests++
-	if code, body := call(t, "POST", s.Base+"/.clawguard/api/approvals/"+id, map[string]any{"decision": "allow-once"},
+	if code, body := call(t, "POST", s.UI+"/.clawguard/api/approvals/"+id, map[string]any{"decision": "allow-once"},
 		map[string]string{pairing.CSRFHeader: csrf}); code != 200 {
 		t.Fatalf("allow-once through the gate: %d %v", code, body)
 	}

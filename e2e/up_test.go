@@ -2,15 +2,19 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/sys/unix"
 )
 
 func TestUpRunsTheStackOnSafeDefaults(t *testing.T) {
@@ -78,5 +82,29 @@ func TestUpRefusesNonLoopbackListen(t *testing.T) {
 	out, err := exec.Command(clawguardBin, "up", "--listen", "0.0.0.0:18789", "--state-dir", t.TempDir()).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "loopback only") {
 		t.Fatalf("up --listen 0.0.0.0 was not refused: %v\n%s", err, out)
+	}
+}
+
+// TestUpRefusesAnAddressInUse: a second gate on a taken address would start
+// silently (Caddy binds with SO_REUSEPORT) and split the traffic; `up`
+// refuses before starting anything and names the holder.
+func TestUpRefusesAnAddressInUse(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		return serr
+	}}
+	for _, flag := range []string{"--listen", "--admin-listen", "--sidecar-metrics"} {
+		holder, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := holder.Addr().String()
+		out, err := exec.Command(clawguardBin, "up", flag, addr, "--state-dir", t.TempDir()).CombinedOutput()
+		holder.Close()
+		want := fmt.Sprintf("%s %s is already in use by pid %d", flag, addr, os.Getpid())
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("up %s on a taken address: %v\n%s\nwant %q", flag, err, out, want)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/clawguard/clawguard/caddymodule"
 	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
@@ -43,15 +44,16 @@ var upCaddyfile string
 const gatewayTokenEntry = "gateway_token"
 
 type upOptions struct {
-	listen, upstream, admin, sidecarMetrics, config, caddy, stateDir string
+	listen, upstream, admin, adminListen, sidecarMetrics, config, caddy, stateDir string
 }
 
 func runUp(ctx context.Context, c *cli, args []string) error {
-	fs := c.flagSet("up", "up [--listen 127.0.0.1:18789] [--upstream URL] [--state-dir DIR] [--config Caddyfile] [--caddy PATH]")
+	fs := c.flagSet("up", "up [--listen 127.0.0.1:18789] [--admin-listen 127.0.0.1:18788] [--upstream URL] [--state-dir DIR] [--config Caddyfile] [--caddy PATH]")
 	var o upOptions
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:18789", "loopback address the gate listens on")
 	fs.StringVar(&o.upstream, "upstream", "", "the gateway to protect, e.g. http://127.0.0.1:18790 (default: a built-in demo WebSocket echo)")
 	fs.StringVar(&o.admin, "admin", "localhost:2019", "Caddy's admin endpoint (loopback; serves the gate's /metrics)")
+	fs.StringVar(&o.adminListen, "admin-listen", caddymodule.DefaultAdminListen, "loopback address of the gate's admin UI and API (an origin the gateway never serves)")
 	fs.StringVar(&o.sidecarMetrics, "sidecar-metrics", "127.0.0.1:9465", "loopback address where Caddy serves the sidecar's /metrics")
 	fs.StringVar(&o.config, "config", "", "run this Caddyfile instead of the generated one")
 	fs.StringVar(&o.caddy, "caddy", "", "a caddy binary built with clawguard's modules (default: this binary's embedded Caddy)")
@@ -68,6 +70,18 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	}
 	if _, _, err := loopbackListen(o.sidecarMetrics); err != nil {
 		return err
+	}
+	if _, _, err := loopbackListen(o.adminListen); err != nil {
+		return err
+	}
+	if o.config == "" {
+		// Checked before anything starts, so a second `up` never shares an
+		// address with the first (see checkFree).
+		for _, a := range [][2]string{{"--listen", o.listen}, {"--admin-listen", o.adminListen}, {"--sidecar-metrics", o.sidecarMetrics}, {"--admin", o.admin}} {
+			if err := checkFree(a[0], a[1]); err != nil {
+				return err
+			}
+		}
 	}
 	o.stateDir = statedir.Resolve(*sd)
 	if err := statedir.Ensure(o.stateDir); err != nil {
@@ -120,7 +134,7 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("up: the gate did not come up at %s: %w", base, err)
 	}
 	out.line("up", "gate:     "+base+"  (loopback only)")
-	out.line("up", "ui:       "+base+"/.clawguard/ui/")
+	out.line("up", "ui:       http://"+o.adminListen+"/.clawguard/ui/  (admin UI and API, on their own origin)")
 	out.line("up", "sidecar:  "+base+"/sidecar/v1/…  (socket "+socket+")")
 	out.line("up", "metrics:  http://"+o.admin+"/metrics (gate), http://"+o.sidecarMetrics+"/metrics (sidecar)")
 	out.line("up", "config:   "+config)
@@ -183,7 +197,7 @@ func writeUpCaddyfile(o upOptions, host, port string) (string, error) {
 	var b strings.Builder
 	mhost, mport, _ := net.SplitHostPort(o.sidecarMetrics)
 	err := tmpl.Execute(&b, map[string]string{
-		"Admin": o.admin, "Port": port, "Host": host,
+		"Admin": o.admin, "AdminListen": o.adminListen, "Port": port, "Host": host,
 		"StateDir": o.stateDir, "Upstream": o.upstream,
 		"Socket": filepath.Join(o.stateDir, sidecar.SocketFile), "MetricsHost": mhost, "MetricsPort": mport,
 	})

@@ -66,13 +66,14 @@ type Stack struct {
 	Cmd            *exec.Cmd
 	Base           string // the gate, http://127.0.0.1:port
 	Admin          string // Caddy's admin endpoint host:port (gate /metrics)
+	UI             string // the gate's admin listener (admin UI and API), http://127.0.0.1:port
 	SidecarMetrics string // host:port serving the sidecar's /metrics
 	lines          chan string
 }
 
 // Start runs `clawguard up` on free loopback ports.
 func Start(opts Options) (*Stack, error) {
-	var ports [3]int
+	var ports [4]int
 	for i := range ports {
 		p, err := FreePort()
 		if err != nil {
@@ -84,10 +85,11 @@ func Start(opts Options) (*Stack, error) {
 		Base:           fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 		Admin:          fmt.Sprintf("localhost:%d", ports[1]),
 		SidecarMetrics: fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		UI:             fmt.Sprintf("http://127.0.0.1:%d", ports[3]),
 		lines:          make(chan string, 4096),
 	}
 	args := append([]string{"up", "--listen", strings.TrimPrefix(s.Base, "http://"), "--admin", s.Admin,
-		"--sidecar-metrics", s.SidecarMetrics, "--state-dir", opts.StateDir}, opts.Args...)
+		"--sidecar-metrics", s.SidecarMetrics, "--admin-listen", strings.TrimPrefix(s.UI, "http://"), "--state-dir", opts.StateDir}, opts.Args...)
 	s.Cmd = exec.Command(opts.Binary, args...)
 	s.Cmd.Env = append(os.Environ(), opts.Env...)
 	stdout, err := s.Cmd.StdoutPipe()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	_ "github.com/clawguard/clawguard/caddymodule" // the clawguard global option of Global
 )
 
 // TestLoadAndStopWaitForOldListeners: when LoadErr returns after a reload,
