@@ -334,6 +334,8 @@ func (s *supervisor) runOnce(name string, argv []string) error {
 	s.procs[name] = cmd
 	s.mu.Unlock()
 	var copiers sync.WaitGroup
+	var lastMu sync.Mutex
+	var last string // the child's last output line: the cause, when it exits
 	for _, r := range []io.Reader{stdout, stderr} {
 		copiers.Add(1)
 		go func() {
@@ -342,11 +344,20 @@ func (s *supervisor) runOnce(name string, argv []string) error {
 			sc.Buffer(make([]byte, 64*1024), 1024*1024)
 			for sc.Scan() {
 				s.out.line(name, sc.Text())
+				lastMu.Lock()
+				last = sc.Text()
+				lastMu.Unlock()
 			}
 		}()
 	}
 	copiers.Wait()
-	return cmd.Wait()
+	if err := cmd.Wait(); err != nil {
+		if last != "" {
+			return fmt.Errorf("%w; its last words: %s", err, last)
+		}
+		return err
+	}
+	return nil
 }
 
 // wait blocks until ctx ends (Ctrl-C) or a child gives up, then stops all.
