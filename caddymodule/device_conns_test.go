@@ -21,7 +21,7 @@ import (
 	"github.com/clawguard/clawguard/pairclient"
 )
 
-// startLiveGate runs the gate (pairing on, nothing else configured) in front
+// startLiveGate runs the gate (pairing on, no admin listener) in front
 // of the test upstream plus /stream, a response that never ends: a line
 // every 50 ms until the request's context ends.
 func startLiveGate(t *testing.T) *pairEnv {
@@ -54,6 +54,7 @@ http://:%d {
 	bind 127.0.0.1
 	clawguard {
 		state_dir %s
+		admin_listen off
 	}
 	reverse_proxy %s
 }
