@@ -122,14 +122,18 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	// The sidecar first, so Caddy's routes to its socket work from the start.
 	sup.start(ctx, "sidecar", []string{self, "sidecar", "--state-dir", o.stateDir, "--log-format", "text"})
 	socket := filepath.Join(o.stateDir, sidecar.SocketFile)
-	if err := waitSocket(ctx, socket, 30*time.Second); err != nil {
+	if err := sup.waitFor(ctx, 30*time.Second, socketAccepts(socket)); err != nil {
 		sup.stop()
 		return fmt.Errorf("up: the sidecar did not come up: %w", err)
 	}
 	sup.start(ctx, "caddy", caddyArgv)
 
 	base := "http://" + net.JoinHostPort(host, port)
-	if err := waitReachable(ctx, base, 60*time.Second); err != nil {
+	caddyUp := []func(context.Context) error{gateAnswers(base)}
+	if o.config == "" {
+		caddyUp = append(caddyUp, tcpAccepts(o.adminListen), tcpAccepts(o.sidecarMetrics))
+	}
+	if err := sup.waitFor(ctx, 60*time.Second, caddyUp...); err != nil {
 		sup.stop()
 		return fmt.Errorf("up: the gate did not come up at %s: %w", base, err)
 	}
@@ -241,37 +245,61 @@ func startDemoUpstream() (addr string, stop func(), err error) {
 	return l.Addr().String(), func() { srv.Close() }, nil
 }
 
-// waitSocket waits until path is a unix socket that accepts connections.
-func waitSocket(ctx context.Context, path string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		if c, err := net.Dial("unix", path); err == nil {
-			c.Close()
-			return nil
+// socketAccepts is a readiness probe: path is a unix socket that accepts
+// connections.
+func socketAccepts(path string) func(context.Context) error {
+	return func(ctx context.Context) error { return dialProbe(ctx, "unix", path) }
+}
+
+// tcpAccepts is a readiness probe: something listens on addr.
+func tcpAccepts(addr string) func(context.Context) error {
+	return func(ctx context.Context) error { return dialProbe(ctx, "tcp", addr) }
+}
+
+func dialProbe(ctx context.Context, network, addr string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// gateAnswers is a readiness probe: the gate answers HTTP at base.
+func gateAnswers(base string) func(context.Context) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", path, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+		return resp.Body.Close()
 	}
 }
 
-func waitReachable(ctx context.Context, base string, timeout time.Duration) error {
+// waitFor polls the probes every 100 ms until all succeed. It stops early
+// when a child gives up, returning that child's error (with the cause), and
+// after timeout, returning the last probe error.
+func (s *supervisor) waitFor(ctx context.Context, timeout time.Duration, probes ...func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
+		var err error
+		for _, probe := range probes {
+			if err = probe(ctx); err != nil {
+				break
+			}
+		}
+		if err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+			return fmt.Errorf("not ready after %s: %w", timeout, err)
+		case err := <-s.failed:
+			return err
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
