@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
@@ -103,6 +106,36 @@ func TestAdminListenRefusesSharedNetworks(t *testing.T) {
 		if _, err := testcaddy.Adapt(fmt.Sprintf("http://:1 {\n\tclawguard {\n\t\tadmin_listen %s\n\t}\n}\n", addr)); err != nil {
 			t.Errorf("admin_listen %s: %v", addr, err)
 		}
+	}
+}
+
+// TestAdminListenNeverShared: the admin origin is never split with another
+// socket (Caddy's own listeners use SO_REUSEPORT, which would let a second
+// process share the address and get half the connections), nor claimed
+// twice in one config.
+func TestAdminListenNeverShared(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		return serr
+	}}
+	holder, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	site := func(admin string) string {
+		return fmt.Sprintf("http://:%d {\n\tbind 127.0.0.1\n\tclawguard {\n\t\tstate_dir %s\n\t\tadmin_listen %s\n\t}\n\trespond 204\n}\n",
+			testcaddy.FreePort(t), t.TempDir(), admin)
+	}
+	err = testcaddy.LoadErr(testcaddy.Global(testcaddy.FreePort(t)) + site(holder.Addr().String()))
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("admin listener on an address another socket holds: %v", err)
+	}
+	ui := fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t))
+	err = testcaddy.LoadErr(testcaddy.Global(testcaddy.FreePort(t)) + site(ui) + site(ui))
+	if err == nil || !strings.Contains(err.Error(), "claimed by two clawguard handlers") {
+		t.Fatalf("one admin address claimed twice: %v", err)
 	}
 }
 

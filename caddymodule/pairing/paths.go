@@ -50,10 +50,12 @@ func Reserved(p string) bool {
 }
 
 // containsFold reports whether s contains the lowercase ASCII word sub in
-// any case.
+// any case. It runs on every request path, so it compares only where the
+// first letter matches.
 func containsFold(s, sub string) bool {
+	first := sub[0]
 	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+		if c := s[i] | 0x20; c == first && strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
