@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/clawguard/clawguard/internal/procnet"
 )
 
 // checkFree makes sure nothing listens on addr yet. Caddy binds with
@@ -38,43 +39,27 @@ func holderOf(addr string) string {
 	if err != nil {
 		return "another process"
 	}
-	inodes := listeningInodes(p)
+	want := fmt.Sprintf(":%04X", p)
+	inodes := map[uint64]bool{}
+	for ino, local := range procnet.Listening() {
+		if strings.HasSuffix(local, want) {
+			inodes[ino] = true
+		}
+	}
 	if len(inodes) == 0 {
 		return "another process (not found in /proc/net/tcp)"
 	}
 	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, fd := range fds {
 		link, err := os.Readlink(fd)
-		if err != nil || !strings.HasPrefix(link, "socket:[") {
+		if err != nil {
 			continue
 		}
-		if inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] {
+		if ino, ok := procnet.SocketInode(link); ok && inodes[ino] {
 			pid := strings.Split(fd, "/")[2]
 			comm, _ := os.ReadFile(filepath.Join("/proc", pid, "comm"))
 			return fmt.Sprintf("pid %s (%s)", pid, strings.TrimSpace(string(comm)))
 		}
 	}
 	return "a process this user cannot see (another user's, or a container's)"
-}
-
-// listeningInodes returns the socket inodes listening on port.
-func listeningInodes(port int) map[string]bool {
-	out := map[string]bool{}
-	want := fmt.Sprintf(":%04X", port)
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(table)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			// sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode
-			fields := strings.Fields(sc.Text())
-			if len(fields) > 9 && strings.HasSuffix(fields[1], want) && fields[3] == "0A" {
-				out[fields[9]] = true
-			}
-		}
-		f.Close()
-	}
-	return out
 }

@@ -1,17 +1,17 @@
 package testcaddy
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/clawguard/clawguard/internal/procnet"
 )
 
 // caddy.Load and caddy.Stop return once the old servers' shutdown has
@@ -36,32 +36,16 @@ func listening() map[uint64]string {
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		for _, fd := range fds {
 			link, _ := os.Readlink("/proc/self/fd/" + fd.Name())
-			if ino, ok := strings.CutPrefix(link, "socket:["); ok {
-				if n, err := strconv.ParseUint(strings.TrimSuffix(ino, "]"), 10, 64); err == nil {
-					own[n] = true
-				}
+			if n, ok := procnet.SocketInode(link); ok {
+				own[n] = true
 			}
 		}
 	}
-	socks := map[uint64]string{}
-	for _, table := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
-		f, err := os.Open(table)
-		if err != nil {
-			continue
+	socks := procnet.Listening()
+	for ino := range socks {
+		if !own[ino] {
+			delete(socks, ino)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Scan() // header
-		for sc.Scan() {
-			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 10 || fields[3] != "0A" { // 0A: LISTEN
-				continue
-			}
-			if ino, err := strconv.ParseUint(fields[9], 10, 64); err == nil && own[ino] {
-				socks[ino] = fields[1]
-			}
-		}
-		f.Close()
 	}
 	return socks
 }
