@@ -14,7 +14,9 @@ import (
 // running per-agent or shared container whose profile still hashes the same
 // is adopted, and so is a pool container that fits its pool; everything else
 // is removed: stopped ones, per-session ones (a session does not outlive the
-// sidecar), ones whose profile changed or is gone, duplicates.
+// sidecar), ones whose profile changed or is gone, duplicates, and ones
+// whose exec agent does not answer a new hello and ping (the hello also
+// kills whatever the agent still ran for the previous sidecar).
 func (m *Manager) adopt(ctx context.Context) error {
 	res, err := m.cli.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,
@@ -24,16 +26,50 @@ func (m *Manager) adopt(ctx context.Context) error {
 		return fmt.Errorf("sandbox: list containers: %w", err)
 	}
 	var removeIDs, reasons []string
-	adopted := 0
+	remove := func(id, reason string) {
+		removeIDs = append(removeIDs, id)
+		reasons = append(reasons, reason)
+	}
+	var cands []*box
 	for _, c := range res.Items {
-		if reason := m.adoptOne(c); reason != "" {
-			removeIDs = append(removeIDs, c.ID)
-			reasons = append(reasons, reason)
+		b, reason := m.adoptable(c)
+		if reason != "" {
+			remove(c.ID, reason)
+			continue
+		}
+		cands = append(cands, b)
+	}
+	// Say hello to the agents, all at once.
+	connErr := make([]error, len(cands))
+	var wg sync.WaitGroup
+	for i, b := range cands {
+		if b.spec.p.Exec != ExecAgent {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			connErr[i] = m.connectAgent(ctx, b)
+		}()
+	}
+	wg.Wait()
+	adopted := 0
+	for i, b := range cands {
+		reason := ""
+		if connErr[i] != nil {
+			reason = "exec agent: " + connErr[i].Error()
+		} else {
+			reason = m.register(b)
+		}
+		if reason != "" {
+			if b.agent != nil {
+				b.agent.close(true)
+			}
+			remove(b.id, reason)
 			continue
 		}
 		adopted++
 	}
-	var wg sync.WaitGroup
 	for i, id := range removeIDs {
 		wg.Add(1)
 		go func() { defer wg.Done(); m.removeContainer(id, reasons[i]) }()
@@ -44,45 +80,73 @@ func (m *Manager) adopt(ctx context.Context) error {
 	return nil
 }
 
-// adoptOne adopts c, or says why it must go.
-func (m *Manager) adoptOne(c container.Summary) string {
+// connectAgent attaches to an adopted container's running agent and
+// shakes hands.
+func (m *Manager) connectAgent(ctx context.Context, b *box) error {
+	if m.agentErr != nil {
+		return m.agentErr
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	a, err := attachAgent(ctx, m.cli, b.id, func(err error) { m.agentFailed(b, err) })
+	if err != nil {
+		return err
+	}
+	b.agent = a
+	if err := a.handshake(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// adoptable returns the box c would be, or says why it must go.
+func (m *Manager) adoptable(c container.Summary) (*box, string) {
 	l := c.Labels
 	if c.State != container.StateRunning {
-		return "not running"
+		return nil, "not running"
 	}
 	isPool := l[LabelPool] == "1"
 	scope := Scope(l[LabelScope])
 	if scope == ScopeSession && !isPool {
-		return "per-session sandbox of a previous run"
+		return nil, "per-session sandbox of a previous run"
 	}
 	p, ok := m.profiles[l[LabelProfile]]
 	if !ok {
-		return "its profile is gone"
+		return nil, "its profile is gone"
 	}
 	if p.Scope != scope {
-		return "its profile changed scope"
+		return nil, "its profile changed scope"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.specLocked(l[LabelProfile], l[LabelAgent])
 	if s.hash != l[LabelHash] || s.agent != l[LabelAgent] {
-		return "its profile changed"
+		return nil, "its profile changed"
 	}
 	name := ""
 	if len(c.Names) > 0 {
 		name = c.Names[0][1:]
 	}
 	b := &box{id: c.ID, name: name, spec: s, created: time.Unix(c.Created, 0), lastUsed: time.Now(), pooled: isPool}
-	if isPool {
-		pl := m.poolFor(s)
-		if len(pl.idle) >= p.PoolSize {
+	if !isPool {
+		b.key = scopeKey(s, s.agent, "")
+	}
+	return b, ""
+}
+
+// register makes an adoptable box the manager's, or says why it must go.
+func (m *Manager) register(b *box) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b.pooled {
+		pl := m.poolFor(b.spec)
+		if len(pl.idle) >= b.spec.p.PoolSize {
 			return "the warm pool is full"
 		}
 		pl.idle = append(pl.idle, b)
 		m.boxes[b.id] = b
 		return ""
 	}
-	b.key = scopeKey(s, s.agent, "")
 	if m.byKey[b.key] != nil {
 		return "duplicate"
 	}

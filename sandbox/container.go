@@ -52,8 +52,9 @@ type box struct {
 	created  time.Time
 	lastUsed time.Time
 	inflight int
-	pooled   bool // came from (or sits in) a warm pool
-	gone     bool // removed or being removed; never handed out again
+	pooled   bool       // came from (or sits in) a warm pool
+	gone     bool       // removed or being removed; never handed out again
+	agent    *agentConn // the exec agent's connection; nil for "exec": "docker"
 }
 
 // create creates and starts a container for s. key is "" for a pool
@@ -101,6 +102,14 @@ func (m *Manager) createContainer(ctx context.Context, s *spec, key, session str
 		}
 		mounts = append(mounts, bindMount(src, mt.Target, mt.ReadOnly))
 	}
+	useAgent := p.Exec == ExecAgent
+	if useAgent {
+		src, err := m.agentBinary()
+		if err != nil {
+			return nil, fmt.Errorf("sandbox profile %q: exec \"agent\": %w", s.name, err)
+		}
+		mounts = append(mounts, bindMount(src, AgentPath, true))
+	}
 
 	scope := p.Scope
 	labels := map[string]string{
@@ -119,17 +128,26 @@ func (m *Manager) createContainer(ctx context.Context, s *spec, key, session str
 	pids := p.PidsLimit
 	mem := p.MemoryMB << 20
 	name := "clawguard-" + m.opts.Instance + "-" + randHex(6)
+	cfg := &container.Config{
+		Image:      p.Image,
+		User:       p.User,
+		Cmd:        p.IdleCommand,
+		Env:        []string{"PATH=" + p.Path, "HOME=/tmp"},
+		WorkingDir: WorkspacePath,
+		Hostname:   "sandbox",
+		Labels:     labels,
+	}
+	if useAgent {
+		// The agent is the container's process (under docker-init), its
+		// stdin open for the sidecar's attach. StdinOnce stays false: a
+		// sidecar that restarts attaches again and says hello anew.
+		cfg.Entrypoint, cfg.Cmd = []string{AgentPath}, nil
+		cfg.OpenStdin, cfg.StdinOnce = true, false
+		cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr = true, true, true
+	}
 	res, err := m.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: name,
-		Config: &container.Config{
-			Image:      p.Image,
-			User:       p.User,
-			Cmd:        p.IdleCommand,
-			Env:        []string{"PATH=" + p.Path, "HOME=/tmp"},
-			WorkingDir: WorkspacePath,
-			Hostname:   "sandbox",
-			Labels:     labels,
-		},
+		Name:   name,
+		Config: cfg,
 		HostConfig: &container.HostConfig{
 			NetworkMode:    container.NetworkMode(p.Network),
 			ReadonlyRootfs: true,
@@ -157,11 +175,61 @@ func (m *Manager) createContainer(ctx context.Context, s *spec, key, session str
 		return nil, fmt.Errorf("create sandbox container: %w", err)
 	}
 	b := &box{id: res.ID, name: name, spec: s, key: key, session: session, created: time.Now(), lastUsed: time.Now(), pooled: pool}
+	if useAgent {
+		// Attached before the start, like docker run -i: nothing the
+		// agent says (or the runtime, if it cannot start it) is missed.
+		a, err := attachAgent(ctx, m.cli, res.ID, func(err error) { m.agentFailed(b, err) })
+		if err != nil {
+			m.removeContainer(res.ID, "attach failed")
+			return nil, err
+		}
+		b.agent = a
+	}
 	if _, err := m.cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		if b.agent != nil {
+			b.agent.close(true)
+		}
 		m.removeContainer(res.ID, "start failed")
 		return nil, fmt.Errorf("start sandbox container: %w", err)
 	}
+	if b.agent != nil {
+		if err := b.agent.handshake(ctx); err != nil {
+			b.agent.close(true)
+			m.removeContainer(res.ID, "exec agent handshake failed")
+			return nil, fmt.Errorf("start sandbox container: exec agent: %w", err)
+		}
+	}
 	return b, nil
+}
+
+// agentBinary returns the agent binary to mount, checked again now: the
+// file could have been replaced since the sidecar started.
+func (m *Manager) agentBinary() (string, error) {
+	if m.agentErr != nil {
+		return "", m.agentErr
+	}
+	return CheckAgent(m.agentPath)
+}
+
+// agentFailed removes a registered sandbox whose exec agent died or broke
+// the protocol; its running commands end with the connection's error, and
+// an idle pool container is replaced at once. A box not registered yet is
+// its creator's to clean up.
+func (m *Manager) agentFailed(b *box, err error) {
+	m.mu.Lock()
+	registered := m.boxes[b.id] == b && !b.gone
+	idlePool := b.key == ""
+	pl := m.pools[b.spec.hash]
+	m.mu.Unlock()
+	if !registered {
+		return
+	}
+	m.metrics.agentFailures.Inc()
+	m.log.Warn("sandbox exec agent failed; removing the sandbox", "container", shortID(b.id), "profile", b.spec.name, "err", err)
+	m.discard(b, "exec agent failed")
+	if idlePool && pl != nil {
+		m.refill(pl)
+	}
 }
 
 func bindMount(src, target string, ro bool) mount.Mount {

@@ -13,6 +13,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
+
+	"github.com/clawguard/clawguard/internal/execagent"
 )
 
 // ErrInvalidRequest wraps every refusal of a malformed ExecRequest.
@@ -58,10 +60,11 @@ type ExecResult struct {
 }
 
 // Exec runs req in the agent's sandbox, creating the container if needed.
-// A command that outlives its timeout, or whose ctx is cancelled, is killed
-// with its whole container: Docker cannot signal one exec, and a sandbox
-// reset also ends anything it left running in the background. The next
-// command gets a fresh container; the workspace stays.
+// A command that outlives its timeout, or whose ctx is cancelled, is
+// killed: with the exec agent ("exec": "agent"), its process group only
+// (the container and other commands in it stay); with "exec": "docker", its
+// whole container, as Docker cannot signal one exec (the next command then
+// gets a fresh container; the workspace stays).
 func (m *Manager) Exec(ctx context.Context, req ExecRequest) (ExecResult, error) {
 	s, err := m.specFor(req.Agent)
 	if err != nil {
@@ -122,6 +125,9 @@ func (m *Manager) Exec(ctx context.Context, req ExecRequest) (ExecResult, error)
 }
 
 func (m *Manager) run(ctx context.Context, b *box, req ExecRequest, cwd string, env []string, timeout time.Duration) (ExecResult, error) {
+	if b.agent != nil {
+		return m.runAgent(ctx, b, req, cwd, env, timeout)
+	}
 	// Engine calls are not cancelled with ctx: an exec the engine started
 	// after the caller gave up would run unsupervised. ctx is watched below.
 	api, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -205,6 +211,71 @@ func (m *Manager) run(ctx context.Context, b *box, req ExecRequest, cwd string, 
 	}
 	res.ExitCode = code
 	if code == 137 {
+		res.OOMKilled = m.oomSince(api, b.id, start)
+	}
+	return res, nil
+}
+
+// runAgent runs a command through the container's exec agent. The
+// sidecar enforces the timeout, the output limit and the kill itself: a
+// killed command whose Exit does not come within agentKillWait, like any
+// protocol violation, ends the connection and the container is replaced.
+func (m *Manager) runAgent(ctx context.Context, b *box, req ExecRequest, cwd string, env []string, timeout time.Duration) (ExecResult, error) {
+	a := b.agent
+	limit := b.spec.p.OutputLimitBytes
+	stdout := &capWriter{w: req.Stdout, left: limit}
+	stderr := &capWriter{w: req.Stderr, left: limit}
+	start := time.Now()
+	s, err := a.start(execagent.Start{Path: req.Argv[0], Argv: req.Argv, Env: env, Dir: cwd}, stdout, stderr)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var res ExecResult
+	select {
+	case <-s.done:
+	case <-timer.C:
+		res.TimedOut = true
+	case <-ctx.Done():
+		res.Cancelled = true
+	case <-m.base.Done():
+		res.Cancelled = true
+	case <-s.recv: // the receiver of the output is gone
+		res.Cancelled = true
+	}
+	killed := res.TimedOut || res.Cancelled
+	if killed {
+		if a.kill(s) == nil {
+			select {
+			case <-s.done:
+			case <-time.After(agentKillWait):
+				a.fail(fmt.Errorf("a killed command's exit did not come within %s", agentKillWait))
+			}
+		}
+		<-s.done
+	}
+	res.Duration = time.Since(start)
+	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
+	s.mu.Lock()
+	exited, e := s.exited, s.exit
+	s.mu.Unlock()
+	if killed {
+		// Killed by the sidecar: reported as such even if the agent died
+		// meanwhile (the container is then replaced).
+		res.ExitCode = 137
+		return res, nil
+	}
+	if !exited {
+		return res, a.failure()
+	}
+	if e.Error != "" {
+		io.WriteString(stderr, "clawguard-agent: "+e.Error+"\n")
+	}
+	res.ExitCode = e.Code
+	if e.Code == 137 {
+		api, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
 		res.OOMKilled = m.oomSince(api, b.id, start)
 	}
 	return res, nil

@@ -57,6 +57,11 @@ type Options struct {
 	// Default 30s; negative disables the background pruning (Prune still
 	// works).
 	PruneInterval time.Duration
+	// AgentPath is the clawguard-agent binary mounted into the sandboxes
+	// of "exec": "agent" profiles. Default: FindAgent. When there is none,
+	// those profiles' commands fail with an error saying what is missing;
+	// "exec": "docker" profiles work without it.
+	AgentPath string
 	// MaxSandboxes caps the containers this manager runs at once, warm
 	// pools included, so a flood of new sessions cannot exhaust the host.
 	// Default DefaultMaxSandboxes.
@@ -84,6 +89,9 @@ type Manager struct {
 	root     string
 	profiles map[string]Profile
 	metrics  *metrics
+
+	agentPath string // the checked agent binary, or
+	agentErr  error  // why there is none
 
 	base   context.Context // cancelled by Close: running commands are killed
 	cancel context.CancelFunc
@@ -138,6 +146,22 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		}
 		m.profiles[name] = cp
 	}
+	needAgent := false
+	for _, p := range m.profiles {
+		needAgent = needAgent || p.Exec == ExecAgent
+	}
+	if needAgent {
+		if opts.AgentPath != "" {
+			m.agentPath, m.agentErr = CheckAgent(opts.AgentPath)
+		} else {
+			m.agentPath, m.agentErr = FindAgent()
+		}
+		if m.agentErr != nil {
+			m.log.Error("sandbox exec agent unavailable: commands of \"exec\": \"agent\" profiles fail", "err", m.agentErr)
+		} else {
+			m.log.Info("sandbox exec agent", "path", m.agentPath)
+		}
+	}
 	m.metrics = newMetrics(m)
 	if opts.Registerer != nil {
 		if err := m.metrics.register(opts.Registerer); err != nil {
@@ -149,10 +173,11 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("sandbox: docker engine not reachable (DOCKER_HOST=%q): %w", m.cli.DaemonHost(), err)
 	}
 	m.log.Info("docker engine", "host", m.cli.DaemonHost(), "api_version", m.cli.ClientVersion(), "engine_api", ping.APIVersion)
+	m.base, m.cancel = context.WithCancel(context.Background())
 	if err := m.adopt(ctx); err != nil {
+		m.cancel()
 		return nil, err
 	}
-	m.base, m.cancel = context.WithCancel(context.Background())
 	for name, p := range m.profiles {
 		if p.PoolSize > 0 && name != "*" {
 			m.mu.Lock()
@@ -304,6 +329,9 @@ func (m *Manager) discard(b *box, reason string) {
 	first := m.forgetLocked(b)
 	m.mu.Unlock()
 	if first {
+		if b.agent != nil {
+			b.agent.close(false)
+		}
 		m.removeContainer(b.id, reason)
 		m.log.Info("sandbox removed", "container", shortID(b.id), "scope", b.spec.p.Scope, "profile", b.spec.name, "reason", reason)
 	}
@@ -413,6 +441,15 @@ func (m *Manager) Close(ctx context.Context) error {
 		go func() { defer wg.Done(); m.discard(b, "shutdown") }()
 	}
 	wg.Wait()
+	// The per-agent and shared sandboxes stay; their agents wait for the
+	// next sidecar's hello.
+	m.mu.Lock()
+	for _, b := range m.boxes {
+		if b.agent != nil {
+			b.agent.close(true)
+		}
+	}
+	m.mu.Unlock()
 	return nil
 }
 

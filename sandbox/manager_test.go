@@ -272,12 +272,78 @@ func (s mapSecrets) Get(name string) ([]byte, error) {
 	return v, nil
 }
 
-// TestTimeoutKills: a command past its timeout is killed, and so is what it
-// left running in the background; the session continues in a fresh sandbox.
-func TestTimeoutKills(t *testing.T) {
+// TestKillOnlyTheCommand: with the exec agent, a command past its timeout,
+// or whose caller cancels, is killed together with what it left running in
+// the background, and nothing else: another session's command in the same
+// per-agent container keeps running and finishes, and the container stays.
+func TestKillOnlyTheCommand(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	m := e.manager(t, map[string]sandbox.Profile{"*": {Timeout: sandbox.Duration(20 * time.Second)}})
+	m := e.manager(t, map[string]sandbox.Profile{"*": {Scope: sandbox.ScopeAgent, Timeout: sandbox.Duration(20 * time.Second)}})
+	removeAll(t, m)
+	first := run(t, m, "a", "s1", "true")
+	for _, how := range []string{"timeout", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			type result struct {
+				o   out
+				err error
+			}
+			other := make(chan result, 1)
+			go func() {
+				var so bytes.Buffer
+				res, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s2",
+					Argv: []string{"sh", "-c", "sleep 3; echo survived"}, Stdout: &so})
+				other <- result{out{res: res, stdout: so.String()}, err}
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := sandbox.ExecRequest{Agent: "a", Session: "s1", Argv: []string{"sh", "-c", "sleep 300 & echo $!; exec sleep 30"}}
+			if how == "timeout" {
+				req.Timeout = time.Second
+			} else {
+				time.AfterFunc(time.Second, cancel)
+			}
+			var so bytes.Buffer
+			req.Stdout = &so
+			start := time.Now()
+			res, err := m.Exec(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != 137 || res.TimedOut != (how == "timeout") || res.Cancelled != (how == "cancel") || res.SandboxID != first.res.SandboxID {
+				t.Fatalf("result %+v stdout %q", res, so.String())
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("the kill took %s", d)
+			}
+			child := strings.TrimSpace(so.String())
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				st := run(t, m, "a", "s3", "sh", "-c", "cat /proc/"+child+"/stat 2>/dev/null || true")
+				if _, rest, _ := strings.Cut(st.stdout, ") "); rest == "" || strings.HasPrefix(rest, "Z") {
+					break // gone, or a zombie waiting for docker-init
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("background child %s survived the kill: %q", child, st.stdout)
+				}
+			}
+			r := <-other
+			if r.err != nil || r.o.stdout != "survived\n" || r.o.res.ExitCode != 0 || r.o.res.SandboxID != first.res.SandboxID {
+				t.Fatalf("the other session's command: %+v %q %v", r.o.res, r.o.stdout, r.err)
+			}
+		})
+	}
+	if l := m.List(); len(l) != 1 || l[0].ID != first.res.SandboxID {
+		t.Fatalf("sandboxes after the kills: %+v", l)
+	}
+}
+
+// TestTimeoutKillsDockerExec: on the "exec": "docker" path a command past
+// its timeout is killed with its whole container, background work
+// included; the session continues in a fresh sandbox.
+func TestTimeoutKillsDockerExec(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{"*": {Exec: sandbox.ExecDocker, Timeout: sandbox.Duration(20 * time.Second)}})
 	first := run(t, m, "a", "s1", "true")
 	start := time.Now()
 	o := runReq(t, m, sandbox.ExecRequest{Agent: "a", Session: "s1", Timeout: time.Second,
@@ -369,7 +435,8 @@ poll:
 		t.Fatalf("bomb result %+v stderr %.200q", r.o.res, r.o.stderr)
 	}
 	t.Logf("pids limit 32 refused %d forks before the timeout", refused)
-	if o := run(t, m, "a", "s1", "echo", "alive"); o.stdout != "alive\n" || o.res.SandboxID == first.res.SandboxID {
+	// Only the bomb's process group was killed: the sandbox stays, empty.
+	if o := run(t, m, "a", "s1", "ps", "-o", "comm"); o.res.SandboxID != first.res.SandboxID || strings.Contains(o.stdout, "sleep") || strings.Contains(o.stdout, "sh\n") {
 		t.Fatalf("after the bomb: %+v %q", o.res, o.stdout)
 	}
 }
@@ -548,6 +615,7 @@ func TestRestartAdoption(t *testing.T) {
 	if _, err := e.cli.ContainerKill(context.Background(), ids["stopped"], client.ContainerKillOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	m1.Crash() // its connections to the agents drop; nothing is removed
 	// Another sidecar instance on the same engine.
 	other := sandboxtest.Instance(t, e.cli)
 	mo, err := sandbox.New(context.Background(), sandbox.Options{Client: e.cli, Instance: other,
@@ -651,7 +719,15 @@ func TestCancelAndClose(t *testing.T) {
 		res, _ := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: "s2", Argv: []string{"sleep", "60"}})
 		done <- res
 	}()
-	for deadline := time.Now().Add(30 * time.Second); len(m.List()) == 0 || m.List()[0].Running == 0; time.Sleep(50 * time.Millisecond) {
+	running := func() bool {
+		for _, s := range m.List() {
+			if s.Running > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(30 * time.Second); !running(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the command never started")
 		}
@@ -689,5 +765,106 @@ func TestMaxAge(t *testing.T) {
 	}
 	if o := run(t, m, "a", "", "true"); o.res.SandboxID == first.res.SandboxID || !o.res.Created {
 		t.Fatalf("old sandbox reused: %+v", o.res)
+	}
+}
+
+type slowWriter struct{}
+
+func (slowWriter) Write(p []byte) (int, error) { time.Sleep(2 * time.Second); return len(p), nil }
+
+// TestAgentMisbehaves: the exec agent runs as the sandbox user, so a
+// command can kill it or write to its stream (/proc/1/fd/1 is docker-init's
+// stdout, the same pipe as the agent's). The sidecar treats what arrives as
+// hostile: each time, the commands running in that container end with an
+// error saying why, the container is removed, and the session's next
+// command gets a new one. Output within the protocol is capped, not
+// buffered.
+func TestAgentMisbehaves(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.manager(t, map[string]sandbox.Profile{"*": {OutputLimitBytes: 1000}})
+	// A well-formed stdout frame header for stream 1 (the first command of
+	// a fresh container) carrying 64 KiB: eight of them exceed its credit.
+	const hdr = `\000\001\000\005\020\000\000\000\001`
+	for _, c := range []struct {
+		name, script, want string
+	}{
+		{"kills the agent", "kill -9 $PPID; sleep 5", "the exec agent exited"},
+		{"garbage frames", `printf '\377\377\377\377garbage' > /proc/1/fd/1; sleep 5`, "protocol violation: bad frame: length 4294967295"},
+		{"zero flood", "head -c 10000000 /dev/zero > /proc/1/fd/1; sleep 5", "protocol violation: bad frame: length 0"},
+		{"frame on a stream not open", `printf '\000\000\000\010\020\000\000\000\007xyz' > /proc/1/fd/1; sleep 5`, "for stream 7, which is not open"},
+		{"frames beyond credit", `for i in 1 2 3 4 5 6 7 8; do printf '` + hdr + `'; head -c 65536 /dev/zero; done > /proc/1/fd/1; sleep 5`, "bytes of credit"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			session := strings.ReplaceAll(c.name, " ", "-")
+			// A bystander in the same container, started first so the
+			// culprit is not stream 1... except for the credit case.
+			type result struct {
+				res sandbox.ExecResult
+				err error
+			}
+			var bystander chan result
+			if c.name != "frames beyond credit" {
+				bystander = make(chan result, 1)
+				go func() {
+					res, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "a", Session: session, Argv: []string{"sleep", "30"}})
+					bystander <- result{res, err}
+				}()
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					if l := m.List(); len(l) > 0 && slices.ContainsFunc(l, func(s sandbox.Sandbox) bool { return s.Session == session && s.Running > 0 }) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the bystander never started")
+					}
+				}
+			}
+			start := time.Now()
+			req := sandbox.ExecRequest{Agent: "a", Session: session, Argv: []string{"sh", "-c", c.script}}
+			if bystander == nil {
+				// A receiver that takes its time: credit comes back late.
+				req.Stdout = slowWriter{}
+			}
+			res, err := m.Exec(context.Background(), req)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "the sandbox was removed") {
+				t.Fatalf("culprit: %+v, err %v; want an error with %q", res, err, c.want)
+			}
+			if d := time.Since(start); d > 4*time.Second {
+				t.Fatalf("noticed after %s", d)
+			}
+			if bystander != nil {
+				if r := <-bystander; r.err == nil || !strings.Contains(r.err.Error(), c.want) {
+					t.Fatalf("bystander: %+v %v", r.res, r.err)
+				}
+			}
+			var id string
+			for _, s := range m.List() {
+				if s.Session == session {
+					id = s.ID
+				}
+			}
+			if id != "" {
+				t.Fatalf("the sandbox %s is still listed", id)
+			}
+			o := run(t, m, "a", session, "echo", "fresh")
+			if o.stdout != "fresh\n" || !o.res.Created {
+				t.Fatalf("next command: %+v %q", o.res, o.stdout)
+			}
+		})
+	}
+	t.Run("output flood within the protocol", func(t *testing.T) {
+		o := run(t, m, "a", "flood", "head", "-c", "30000000", "/dev/zero")
+		if o.res.ExitCode != 0 || !o.res.StdoutTruncated || len(o.stdout) != 1000 {
+			t.Fatalf("flood: %+v, %d bytes", o.res, len(o.stdout))
+		}
+		if again := run(t, m, "a", "flood", "true"); again.res.SandboxID != o.res.SandboxID {
+			t.Fatalf("the flood cost its sandbox: %+v", again.res)
+		}
+	})
+	// Every removed sandbox is gone from the engine too.
+	for deadline := time.Now().Add(30 * time.Second); len(sandboxtest.Containers(t, e.cli, e.inst)) != len(m.List()); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("containers %v, listed %+v", sandboxtest.Containers(t, e.cli, e.inst), m.List())
+		}
 	}
 }

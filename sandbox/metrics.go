@@ -8,6 +8,7 @@ import (
 type metrics struct {
 	start         prometheus.Histogram
 	startFailures prometheus.Counter
+	agentFailures prometheus.Counter
 	running       prometheus.GaugeFunc
 }
 
@@ -22,6 +23,10 @@ func newMetrics(m *Manager) *metrics {
 			Name: "clawguard_sandbox_start_failures_total",
 			Help: "Sandbox containers that failed to be created or started.",
 		}),
+		agentFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clawguard_sandbox_agent_failures_total",
+			Help: "Sandboxes removed because their exec agent died or broke the protocol.",
+		}),
 		running: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "clawguard_sandboxes_running",
 			Help: "Sandbox containers this sidecar owns, warm pool included.",
@@ -34,7 +39,7 @@ func newMetrics(m *Manager) *metrics {
 }
 
 func (mt *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{mt.start, mt.startFailures, mt.running} {
+	for _, c := range []prometheus.Collector{mt.start, mt.startFailures, mt.agentFailures, mt.running} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

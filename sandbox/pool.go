@@ -26,14 +26,18 @@ func (m *Manager) poolFor(s *spec) *pool {
 	return pl
 }
 
-// take removes and returns an idle container, or nil. Called with m.mu held.
+// take removes and returns an idle container, or nil. Called with m.mu
+// held. A pooled container's agent answered a ping when it started; one
+// whose agent has died since is skipped (its removal is under way).
 func (pl *pool) take() *box {
-	if len(pl.idle) == 0 {
-		return nil
+	for len(pl.idle) > 0 {
+		b := pl.idle[0]
+		pl.idle = pl.idle[1:]
+		if b.agent == nil || b.agent.alive() {
+			return b
+		}
 	}
-	b := pl.idle[0]
-	pl.idle = pl.idle[1:]
-	return b
+	return nil
 }
 
 // drop forgets b if it is idle in the pool. Called with m.mu held.

@@ -59,8 +59,21 @@ const (
 	MaxPoolSize = 16
 )
 
-// DefaultIdleCommand keeps a sandbox container alive between commands.
+// DefaultIdleCommand keeps a sandbox container of an "exec": "docker"
+// profile alive between commands.
 var DefaultIdleCommand = []string{"sleep", "infinity"}
+
+// How commands reach a sandbox container (profile field "exec").
+const (
+	// ExecAgent (the default): the container's process is clawguard-agent,
+	// which runs each command over the container's attached stdio. A warm
+	// command costs milliseconds, and a timeout or cancel kills that
+	// command's process group only.
+	ExecAgent = "agent"
+	// ExecDocker: the container idles in idle_command and every command is
+	// a docker exec; a timeout or cancel kills the whole container.
+	ExecDocker = "docker"
+)
 
 // Profile is one sandbox profile of the sidecar config (key "sandboxes", by
 // agent name or "*"). Every field is optional except Image; the security
@@ -124,8 +137,12 @@ type Profile struct {
 	// values are read at each command and passed to that command only (never
 	// to the container's configuration, never logged).
 	Secrets map[string]string `json:"secrets,omitempty"`
-	// IdleCommand keeps the container alive between commands. Default
-	// ["sleep", "infinity"]; images without sleep need another.
+	// Exec is how commands run: "agent" (default; the exec agent is the
+	// container's process) or "docker" (a docker exec per command).
+	Exec string `json:"exec,omitempty"`
+	// IdleCommand keeps the container alive between commands; only with
+	// "exec": "docker". Default ["sleep", "infinity"]; images without sleep
+	// need another.
 	IdleCommand []string `json:"idle_command,omitempty"`
 	// Privileged is refused when true. It exists so that asking for it is a
 	// clear error rather than an unknown field.
@@ -195,7 +212,7 @@ func ValidName(s string) bool { return nameRE.MatchString(s) }
 func ValidSession(s string) bool { return sessionRE.MatchString(s) }
 
 // Paths inside the sandbox a mount may not cover.
-var reservedTargets = []string{"/", "/proc", "/sys", "/dev", "/tmp", WorkspacePath, "/sbin/docker-init"}
+var reservedTargets = []string{"/", "/proc", "/sys", "/dev", "/tmp", WorkspacePath, "/sbin/docker-init", agentDir}
 
 // CheckProfile validates p and returns it with defaults applied. name is its
 // key in the config ("*" or an agent name); root is the workspace root
@@ -301,7 +318,17 @@ func CheckProfile(name string, p Profile, root string, protected []string) (Prof
 	if strings.ContainsAny(p.Path, "\x00\n") {
 		return bad("path", "contains NUL or newline")
 	}
-	if len(p.IdleCommand) == 0 {
+	switch p.Exec {
+	case "":
+		p.Exec = ExecAgent
+	case ExecAgent, ExecDocker:
+	default:
+		return bad("exec", "%q must be \"agent\" (the exec agent, default) or \"docker\" (a docker exec per command)", p.Exec)
+	}
+	if p.Exec == ExecAgent && len(p.IdleCommand) > 0 {
+		return bad("idle_command", "only with \"exec\": \"docker\": with the exec agent, clawguard-agent is the container's process")
+	}
+	if p.Exec == ExecDocker && len(p.IdleCommand) == 0 {
 		p.IdleCommand = DefaultIdleCommand
 	}
 	for _, a := range p.IdleCommand {
@@ -346,7 +373,7 @@ func CheckProfile(name string, p Profile, root string, protected []string) (Prof
 		if !path.IsAbs(t) || path.Clean(t) != t {
 			return bad(field+".target", "%q must be an absolute, clean path", t)
 		}
-		if slices.Contains(reservedTargets, t) || within(t, "/proc") || within(t, "/sys") || within(t, "/dev") {
+		if slices.Contains(reservedTargets, t) || within(t, "/proc") || within(t, "/sys") || within(t, "/dev") || within(t, agentDir) {
 			return bad(field+".target", "%q is reserved", t)
 		}
 		if seen[t] {
@@ -418,8 +445,9 @@ func newSpec(name, agent string, p Profile, root string) *spec {
 		Mounts                     []Mount
 		Idle                       []string
 		Scope                      Scope
+		Exec                       string
 	}{1, p.Image, p.User, p.Network, p.Path, p.CPUs, p.MemoryMB, p.SwapMB, p.PidsLimit, p.TmpMB,
-		p.Workspace, s.ws, mounts, p.IdleCommand, p.Scope})
+		p.Workspace, s.ws, mounts, p.IdleCommand, p.Scope, p.Exec})
 	sum := sha256.Sum256(b)
 	s.hash = hex.EncodeToString(sum[:8])
 	return s

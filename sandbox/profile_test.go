@@ -20,14 +20,19 @@ func TestCheckProfileDefaults(t *testing.T) {
 		Image: "img:1", User: DefaultUser, CPUs: 1, MemoryMB: 512, PidsLimit: 256, TmpMB: 64,
 		Timeout: Duration(time.Minute), IdleTimeout: Duration(15 * time.Minute), MaxAge: Duration(24 * time.Hour),
 		OutputLimitBytes: 1 << 20, Network: "none", Workspace: "none", Scope: ScopeSession, Path: DefaultPath,
-		IdleCommand: DefaultIdleCommand,
+		Exec: ExecAgent,
 	}
 	if p.Image != want.Image || p.User != want.User || p.CPUs != want.CPUs || p.MemoryMB != want.MemoryMB ||
 		p.SwapMB != 0 || p.PidsLimit != want.PidsLimit || p.TmpMB != want.TmpMB || p.Timeout != want.Timeout ||
 		p.IdleTimeout != want.IdleTimeout || p.MaxAge != want.MaxAge || p.OutputLimitBytes != want.OutputLimitBytes ||
 		p.Network != want.Network || p.Workspace != want.Workspace || p.Scope != want.Scope || p.Path != want.Path ||
-		strings.Join(p.IdleCommand, " ") != "sleep infinity" {
+		p.Exec != want.Exec || p.IdleCommand != nil {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", p, want)
+	}
+	// The docker exec path idles in sleep infinity.
+	p, err = CheckProfile("*", Profile{Image: "img:1", Exec: ExecDocker}, root, nil)
+	if err != nil || strings.Join(p.IdleCommand, " ") != "sleep infinity" {
+		t.Fatalf("exec docker: %+v %v", p, err)
 	}
 	// A bare UID gets the same GID, so the image cannot choose group root.
 	p, err = CheckProfile("a", Profile{Image: "img", User: "1000"}, root, nil)
@@ -98,6 +103,11 @@ func TestCheckProfileRefusals(t *testing.T) {
 		{"mount over /proc", "mounts[0].target", Profile{Mounts: []Mount{{Source: filepath.Join(root, "agent1"), Target: "/proc/self"}}}},
 		{"mount over workspace", "mounts[0].target", Profile{Mounts: []Mount{{Source: filepath.Join(root, "agent1"), Target: "/workspace"}}}},
 		{"mount target relative", "mounts[0].target", Profile{Mounts: []Mount{{Source: filepath.Join(root, "agent1"), Target: "x"}}}},
+		{"mount over the agent", "mounts[0].target", Profile{Mounts: []Mount{{Source: filepath.Join(root, "agent1"), Target: agentDir}}}},
+		{"mount into the agent dir", "mounts[0].target", Profile{Mounts: []Mount{{Source: filepath.Join(root, "agent1"), Target: AgentPath}}}},
+		{"exec mode", "exec", Profile{Exec: "ssh"}},
+		{"exec mode case", "exec", Profile{Exec: "Agent"}},
+		{"idle command with the agent", "idle_command", Profile{IdleCommand: []string{"sleep", "9"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -154,6 +164,11 @@ func TestSpecHash(t *testing.T) {
 	p2.MemoryMB = 1024
 	if newSpec("*", "a", p2, root).hash == a.hash {
 		t.Fatal("memory change did not change the hash")
+	}
+	p3 := p
+	p3.Exec = ExecDocker
+	if newSpec("*", "a", p3, root).hash == a.hash {
+		t.Fatal("exec mode change did not change the hash")
 	}
 	p.Scope = ScopeShared
 	s1, s2 := newSpec("*", "a", p, root), newSpec("*", "b", p, root)

@@ -31,11 +31,17 @@ func Client(t testing.TB) *client.Client {
 	return cli
 }
 
-// TestImage builds (once per Docker host) and returns the test image.
+// TestImage builds (once per Docker host) and returns the test image. It
+// also builds the exec agent (once per test binary, see Agent) and exports
+// CLAWGUARD_AGENT, which the sandbox managers and sidecar processes the
+// test starts then use.
 func TestImage(t testing.TB, cli *client.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if _, err := Agent(ctx); err != nil {
+		t.Fatal(err)
+	}
 	ref, err := Image(ctx, cli)
 	if err != nil {
 		t.Fatal(err)
