@@ -868,3 +868,21 @@ func TestAgentMisbehaves(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutAgentBinary: without a clawguard-agent binary, commands of
+// "exec": "agent" profiles fail saying what is missing, and "exec":
+// "docker" profiles keep working.
+func TestWithoutAgentBinary(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	missing := filepath.Join(t.TempDir(), "clawguard-agent")
+	m := e.manager(t, map[string]sandbox.Profile{"agent": {}, "docker": {Exec: sandbox.ExecDocker}},
+		func(o *sandbox.Options) { o.AgentPath = missing })
+	_, err := m.Exec(context.Background(), sandbox.ExecRequest{Agent: "agent", Session: "s", Argv: []string{"true"}})
+	if !errors.Is(err, sandbox.ErrNoAgent) || !strings.Contains(err.Error(), `sandbox profile "agent": exec "agent": no clawguard-agent binary`) {
+		t.Fatalf("agent profile without the binary: %v", err)
+	}
+	if o := run(t, m, "docker", "s", "echo", "ok"); o.stdout != "ok\n" {
+		t.Fatalf("docker exec profile: %+v %q", o.res, o.stdout)
+	}
+}

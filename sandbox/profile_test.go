@@ -224,3 +224,38 @@ func FuzzExecCwd(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckAgent: only a static program that nobody but its owner (root or
+// the sidecar's user) can change, and that everyone can execute, is mounted.
+func TestCheckAgent(t *testing.T) {
+	dir := t.TempDir()
+	self, err := os.Executable() // a test binary: static or not, it is an ELF file
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(self)
+	for name, c := range map[string]struct {
+		mode os.FileMode
+		data []byte
+		want string
+	}{
+		"not ELF":        {0o755, []byte("#!/bin/sh\n"), "no clawguard-agent binary"},
+		"group-writable": {0o775, data, "writable by group or others"},
+		"not executable": {0o700, data, "must be able to execute it"},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
+		os.WriteFile(p, c.data, 0o600)
+		os.Chmod(p, c.mode)
+		if _, err := CheckAgent(p); !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+	if _, err := os.Stat("/bin/ls"); err == nil {
+		if _, err := CheckAgent("/bin/ls"); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+			t.Errorf("/bin/ls: %v", err)
+		}
+	}
+	if _, err := CheckAgent(filepath.Join(dir, "missing")); !errors.Is(err, ErrNoAgent) {
+		t.Errorf("missing: %v", err)
+	}
+}
