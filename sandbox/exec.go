@@ -112,6 +112,9 @@ func (m *Manager) Exec(ctx context.Context, req ExecRequest) (ExecResult, error)
 		}
 		res, err := m.run(ctx, b, req, cwd, env, timeout)
 		m.release(b)
+		if err == nil && s.p.PoolSize > 0 {
+			m.noteProgram(s, req.Argv[0])
+		}
 		if taken != nil {
 			m.refill(taken)
 		}

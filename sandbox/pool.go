@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
+	"time"
+
+	"github.com/clawguard/clawguard/internal/execagent"
 )
 
 // pool keeps started containers of one spec ready for new sessions.
@@ -93,6 +97,7 @@ func (m *Manager) fill(ctx context.Context, pl *pool) error {
 		if err != nil {
 			return err
 		}
+		m.warmUp(b)
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
@@ -126,4 +131,47 @@ func (m *Manager) Warm(ctx context.Context, agent string) error {
 	m.mu.Unlock()
 	defer m.execs.Done()
 	return m.fill(ctx, pl)
+}
+
+// warmUp has a new pool container's agent read the programs this spec's
+// recent commands ran (clawguard-agent -warm, which executes nothing), so
+// a session's first command does not pay the container's first read of
+// them. Best effort, bounded in time.
+func (m *Manager) warmUp(b *box) {
+	m.mu.Lock()
+	names := slices.Clone(b.spec.recent)
+	m.mu.Unlock()
+	if b.agent == nil || len(names) == 0 {
+		return
+	}
+	argv := append([]string{AgentPath, execagent.WarmArg}, names...)
+	s, err := b.agent.start(execagent.Start{Path: AgentPath, Argv: argv, Env: []string{"PATH=" + b.spec.p.Path}, Dir: "/"}, io.Discard, io.Discard)
+	if err != nil {
+		return
+	}
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		if b.agent.kill(s) == nil {
+			select {
+			case <-s.done:
+			case <-time.After(agentKillWait):
+				b.agent.fail(errors.New("a warm-up run did not end"))
+			}
+		}
+	}
+}
+
+// noteProgram remembers argv0 as one of s's recent programs.
+func (m *Manager) noteProgram(s *spec, argv0 string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(s.recent) > 0 && s.recent[0] == argv0 {
+		return
+	}
+	s.recent = slices.DeleteFunc(s.recent, func(x string) bool { return x == argv0 })
+	s.recent = slices.Insert(s.recent, 0, argv0)
+	if len(s.recent) > maxRecent {
+		s.recent = s.recent[:maxRecent]
+	}
 }

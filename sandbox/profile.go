@@ -415,7 +415,12 @@ type spec struct {
 	p     Profile
 	ws    string // host workspace dir (unresolved), "" for workspace none
 	hash  string
+
+	recent []string // argv[0] of recent commands, newest first; guarded by Manager.mu
 }
+
+// maxRecent is how many recent programs a pool container is warmed with.
+const maxRecent = 8
 
 func newSpec(name, agent string, p Profile, root string) *spec {
 	s := &spec{name: name, agent: agent, p: p}

@@ -1,23 +1,29 @@
-// Command sandbox benchmarks sandbox exec latency against `docker run --rm
-// <image> true` on the same Docker Engine, in the same run:
+// Command sandbox benchmarks sandbox exec latency against the Docker CLI
+// on the same Docker Engine, in the same run:
 //
-//   - docker run: `docker run --rm <image> true` (the docker CLI)
-//   - cold first exec: a new session's first command, container created and
-//     started for it (create + start + exec)
-//   - warm exec: a command in a session whose container runs
+//   - docker run: `docker run --rm <image> true`
+//   - docker exec: `docker exec <container> true` into a running sandbox
+//   - API warm exec: `true` in a running sandbox through the sidecar's HTTP
+//     API on its unix socket, exec agent (the default)
+//   - warm exec: the same through sandbox.Manager directly
+//   - warm exec, "exec": "docker": the Manager's docker exec path (three
+//     Engine API calls per command)
 //   - pooled first exec: a new session's first command with a warm pool
-//   - API warm exec: the warm exec through the sidecar's HTTP API on its
-//     unix socket
+//   - cold first exec: a new session's first command, container created and
+//     started for it (create + attach + start + agent handshake + exec)
 //
-// The cases take turns in every round, so other load on the machine falls on
-// all of them alike. It prints p50/p95 per case and the ratios the issue sets
-// targets for (warm p50 <= 1/5 of docker run; pooled first exec <= 1.5x warm
-// exec).
+// The cases take turns in every round, in a random order per round, so other
+// load on the machine falls on all of them alike. Then 200 sequential execs in one session through the
+// API (p50, p99), and the resident memory of an idle sandbox (docker-init
+// and the agent, from the host's /proc; and its memory cgroup's usage). It
+// prints the ratios the issue sets targets for: API warm p50 <= 0.02 x
+// docker run and <= 0.1 x docker exec; pooled first exec <= 1.5 x warm;
+// sequential p99 <= 3 x p50; idle RSS <= 10 MiB.
 //
-//	go run ./bench/sandbox [-n 30] [-json]
+//	go run ./bench/sandbox [-n 30] [-seq 200] [-json]
 //
-// It builds the busybox test image if needed and removes every container it
-// created.
+// It builds the busybox test image and the agent (CGO_ENABLED=0) if needed
+// and removes every container it created.
 package main
 
 import (
@@ -28,12 +34,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -48,10 +57,12 @@ type stats struct {
 	N     int     `json:"n"`
 	P50ms float64 `json:"p50_ms"`
 	P95ms float64 `json:"p95_ms"`
+	P99ms float64 `json:"p99_ms"`
 	Mean  float64 `json:"mean_ms"`
 }
 
 func summarize(name string, ds []time.Duration) stats {
+	ds = slices.Clone(ds)
 	slices.Sort(ds)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	var sum time.Duration
@@ -59,26 +70,31 @@ func summarize(name string, ds []time.Duration) stats {
 		sum += d
 	}
 	pct := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
-	return stats{name, len(ds), ms(pct(0.50)), ms(pct(0.95)), ms(sum / time.Duration(len(ds)))}
+	return stats{name, len(ds), ms(pct(0.50)), ms(pct(0.95)), ms(pct(0.99)), ms(sum / time.Duration(len(ds)))}
 }
 
 func main() {
-	n := flag.Int("n", 30, "iterations per case")
+	n := flag.Int("n", 30, "rounds of the alternating cases")
+	seq := flag.Int("seq", 200, "sequential execs in one session")
 	asJSON := flag.Bool("json", false, "print JSON")
 	flag.Parse()
-	if err := run(*n, *asJSON); err != nil {
+	if err := run(*n, *seq, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/sandbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, asJSON bool) error {
+func run(n, seq int, asJSON bool) error {
 	ctx := context.Background()
 	cli, err := sandbox.NewClient()
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
+	agentBin, err := sandboxtest.Agent(ctx)
+	if err != nil {
+		return err
+	}
 	image, err := sandboxtest.Image(ctx, cli)
 	if err != nil {
 		return err
@@ -95,8 +111,10 @@ func run(n int, asJSON bool) error {
 
 	m, err := sandbox.New(ctx, sandbox.Options{
 		Client: cli, Instance: inst, WorkspaceRoot: filepath.Join(state, "workspaces"), PruneInterval: -1,
+		AgentPath: agentBin,
 		Profiles: map[string]sandbox.Profile{
 			"plain":  {Image: image},
+			"docker": {Image: image, Exec: sandbox.ExecDocker},
 			"pooled": {Image: image, PoolSize: 1},
 		},
 	})
@@ -120,7 +138,11 @@ func run(n int, asJSON bool) error {
 	}
 	defer stopAPI()
 	// Start the warm sessions (not timed).
-	if _, _, err := exec1("plain", "warm"); err != nil {
+	warmRes, _, err := exec1("plain", "warm")
+	if err != nil {
+		return err
+	}
+	if _, _, err := exec1("docker", "warm"); err != nil {
 		return err
 	}
 	if _, err := api(); err != nil {
@@ -129,90 +151,193 @@ func run(n int, asJSON bool) error {
 	if err := m.Warm(ctx, "pooled"); err != nil {
 		return err
 	}
+	rss, cgroup, err := idleMemory(cli, warmRes.SandboxID)
+	if err != nil {
+		return fmt.Errorf("idle memory: %w", err)
+	}
+	timeCLI := func(args ...string) (time.Duration, error) {
+		start := time.Now()
+		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("docker %s: %v: %s", args[0], err, out)
+		}
+		return time.Since(start), nil
+	}
 
 	// The cases take turns in every round, so load from anything else on
 	// the machine falls on all of them alike.
-	var dockerRun, cold, warm, pooled, viaAPI []time.Duration
+	var dockerRun, dockerExec, viaAPI, warm, warmDocker, pooled, cold []time.Duration
+	cases := []func(i int) error{
+		func(int) error {
+			d, err := timeCLI("run", "--rm", image, "true")
+			dockerRun = append(dockerRun, d)
+			return err
+		},
+		func(int) error {
+			d, err := timeCLI("exec", warmRes.SandboxID, "true")
+			dockerExec = append(dockerExec, d)
+			return err
+		},
+		func(int) error {
+			d, err := api()
+			viaAPI = append(viaAPI, d)
+			return err
+		},
+		func(i int) error {
+			res, d, err := exec1("plain", "warm")
+			if err == nil && res.Created {
+				err = fmt.Errorf("warm exec %d created a container", i)
+			}
+			warm = append(warm, d)
+			return err
+		},
+		func(int) error {
+			_, d, err := exec1("docker", "warm")
+			warmDocker = append(warmDocker, d)
+			return err
+		},
+		func(i int) error {
+			res, d, err := exec1("pooled", fmt.Sprintf("pool%d", i))
+			if err != nil {
+				return err
+			}
+			if !res.Pooled || res.Created {
+				return fmt.Errorf("pooled exec %d did not use the pool", i)
+			}
+			pooled = append(pooled, d)
+			if err := m.Remove(res.SandboxID); err != nil {
+				return err
+			}
+			// The refill (and its warm-up run) ends before the next case.
+			return m.Warm(ctx, "pooled")
+		},
+		func(i int) error {
+			res, d, err := exec1("plain", fmt.Sprintf("cold%d", i))
+			if err != nil {
+				return err
+			}
+			if !res.Created {
+				return fmt.Errorf("cold exec %d did not create its container", i)
+			}
+			cold = append(cold, d)
+			return m.Remove(res.SandboxID)
+		},
+	}
+	// Every round runs every case once, in a fresh random order, so no case
+	// always follows the same other one (the engine's work for one case,
+	// such as a container removal, can linger into the next).
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(os.Stderr, "\rround %d/%d", i+1, n)
-		start := time.Now()
-		if out, err := exec.Command("docker", "run", "--rm", image, "true").CombinedOutput(); err != nil {
-			return fmt.Errorf("docker run: %v: %s", err, out)
-		}
-		dockerRun = append(dockerRun, time.Since(start))
-
-		res, d, err := exec1("plain", fmt.Sprintf("cold%d", i))
-		if err != nil {
-			return err
-		}
-		if !res.Created {
-			return fmt.Errorf("cold exec %d did not create its container", i)
-		}
-		cold = append(cold, d)
-		if err := m.Remove(res.SandboxID); err != nil {
-			return err
-		}
-
-		res, d, err = exec1("plain", "warm")
-		if err != nil {
-			return err
-		}
-		if res.Created {
-			return fmt.Errorf("warm exec %d created a container", i)
-		}
-		warm = append(warm, d)
-
-		d, err = api()
-		if err != nil {
-			return err
-		}
-		viaAPI = append(viaAPI, d)
-
-		res, d, err = exec1("pooled", fmt.Sprintf("pool%d", i))
-		if err != nil {
-			return err
-		}
-		if !res.Pooled || res.Created {
-			return fmt.Errorf("pooled exec %d did not use the pool", i)
-		}
-		pooled = append(pooled, d)
-		if err := m.Remove(res.SandboxID); err != nil {
-			return err
-		}
-		// Nothing may run in the background into the next round.
-		if err := m.Warm(ctx, "pooled"); err != nil {
-			return err
+		for _, k := range mrand.Perm(len(cases)) {
+			if err := cases[k](i); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Fprintln(os.Stderr)
+	// Let the engine finish the rounds' removals before the sequential run.
+	time.Sleep(2 * time.Second)
+	var sequential []time.Duration
+	for i := 0; i < seq; i++ {
+		d, err := api()
+		if err != nil {
+			return err
+		}
+		sequential = append(sequential, d)
+	}
 
 	all := []stats{
 		summarize("docker run --rm IMAGE true", dockerRun),
-		summarize("cold first exec (create+start+exec)", cold),
-		summarize("warm exec", warm),
-		summarize("pooled first exec", pooled),
-		summarize("warm exec via sidecar API (unix socket)", viaAPI),
+		summarize("docker exec CONTAINER true", dockerExec),
+		summarize("warm exec via sidecar API (agent)", viaAPI),
+		summarize("warm exec, Manager (agent)", warm),
+		summarize(`warm exec, Manager ("exec": "docker")`, warmDocker),
+		summarize("pooled first exec (agent)", pooled),
+		summarize("cold first exec (agent)", cold),
+		summarize(fmt.Sprintf("%d sequential execs, one session, API", seq), sequential),
 	}
 	ratios := map[string]float64{
-		"warm_p50_over_docker_run_p50":     all[2].P50ms / all[0].P50ms,
-		"pooled_p50_over_warm_p50":         all[3].P50ms / all[2].P50ms,
-		"cold_p50_over_docker_run_p50":     all[1].P50ms / all[0].P50ms,
-		"api_warm_p50_over_docker_run_p50": all[4].P50ms / all[0].P50ms,
+		"api_warm_p50_over_docker_run_p50":     all[2].P50ms / all[0].P50ms,
+		"api_warm_p50_over_docker_exec_p50":    all[2].P50ms / all[1].P50ms,
+		"warm_p50_over_docker_exec_path_p50":   all[3].P50ms / all[4].P50ms,
+		"pooled_p50_over_warm_p50":             all[5].P50ms / all[3].P50ms,
+		"cold_p50_over_docker_run_p50":         all[6].P50ms / all[0].P50ms,
+		"sequential_p99_over_p50":              all[7].P99ms / all[7].P50ms,
+		"idle_sandbox_rss_mib":                 float64(rss) / (1 << 20),
+		"idle_sandbox_memory_cgroup_usage_mib": float64(cgroup) / (1 << 20),
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"image": image, "iterations": n, "cases": all, "ratios": ratios})
+		return enc.Encode(map[string]any{"image": image, "rounds": n, "cases": all, "ratios": ratios})
 	}
-	fmt.Printf("%-42s %5s %9s %9s %9s\n", "case", "n", "p50 ms", "p95 ms", "mean ms")
+	fmt.Printf("%-44s %5s %9s %9s %9s %9s\n", "case", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms")
 	for _, s := range all {
-		fmt.Printf("%-42s %5d %9.1f %9.1f %9.1f\n", s.Case, s.N, s.P50ms, s.P95ms, s.Mean)
+		fmt.Printf("%-44s %5d %9.2f %9.2f %9.2f %9.2f\n", s.Case, s.N, s.P50ms, s.P95ms, s.P99ms, s.Mean)
 	}
-	fmt.Printf("\nwarm exec p50 / docker run p50   = %.3f (target <= 0.200)\n", ratios["warm_p50_over_docker_run_p50"])
-	fmt.Printf("pooled first exec p50 / warm p50 = %.2f (target <= 1.50)\n", ratios["pooled_p50_over_warm_p50"])
-	fmt.Printf("cold first exec p50 / docker run = %.2f\n", ratios["cold_p50_over_docker_run_p50"])
-	fmt.Printf("API warm exec p50 / docker run   = %.3f\n", ratios["api_warm_p50_over_docker_run_p50"])
+	fmt.Printf("\nAPI warm exec p50 / docker run p50       = %.4f (target <= 0.02)\n", ratios["api_warm_p50_over_docker_run_p50"])
+	fmt.Printf("API warm exec p50 / docker exec p50      = %.4f (target <= 0.1)\n", ratios["api_warm_p50_over_docker_exec_p50"])
+	fmt.Printf("pooled first exec p50 / warm exec p50    = %.2f (target <= 1.5)\n", ratios["pooled_p50_over_warm_p50"])
+	fmt.Printf("%d sequential execs p99 / p50           = %.2f (target <= 3)\n", seq, ratios["sequential_p99_over_p50"])
+	fmt.Printf("warm exec p50, agent / docker exec path  = %.4f\n", ratios["warm_p50_over_docker_exec_path_p50"])
+	fmt.Printf("cold first exec p50 / docker run p50     = %.2f\n", ratios["cold_p50_over_docker_run_p50"])
+	fmt.Printf("idle sandbox RSS (docker-init + agent)   = %.2f MiB (target <= 10)\n", ratios["idle_sandbox_rss_mib"])
+	fmt.Printf("idle sandbox memory cgroup usage         = %.2f MiB\n", ratios["idle_sandbox_memory_cgroup_usage_mib"])
 	return nil
+}
+
+// idleMemory returns the summed VmRSS of an idle sandbox's processes
+// (docker-init and its descendants: the agent) read from the host's /proc,
+// and the container's memory cgroup usage (cgroup v1 or v2; 0 if neither
+// is readable).
+func idleMemory(cli *client.Client, id string) (rss, cgroup int64, err error) {
+	ins, err := cli.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	pids := []int{ins.Container.State.Pid}
+	for i := 0; i < len(pids); i++ {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pids[i], pids[i]))
+		for _, f := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, p)
+			}
+		}
+	}
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				rss += kb << 10
+			}
+		}
+	}
+	if len(pids) < 2 {
+		return 0, 0, fmt.Errorf("container %.12s: no agent process under docker-init (pids %v)", id, pids)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pids[0]))
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var f string
+		switch {
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			f = filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.usage_in_bytes")
+		case parts[0] == "0" && parts[1] == "":
+			f = filepath.Join("/sys/fs/cgroup", parts[2], "memory.current")
+		default:
+			continue
+		}
+		if v, err := os.ReadFile(f); err == nil {
+			cgroup, _ = strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64)
+		}
+	}
+	return rss, cgroup, nil
 }
 
 // apiServer serves m's sandboxes through a sidecar Server on a unix socket

@@ -22,6 +22,11 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == execagent.WarmArg {
+		// A warm-up run, started by the agent as a command (see Warm).
+		execagent.Warm(os.Args[2:], os.Environ())
+		return
+	}
 	// Non-blocking stdio goes through Go's poller: no thread sits in a
 	// read or write, so a command filling the pids limit cannot starve
 	// the agent of threads it would need to create.

@@ -339,3 +339,43 @@ func lookPath(file string, env []string) (string, error) {
 	}
 	return "", fmt.Errorf("exec %q: executable file not found in $PATH", file)
 }
+
+// WarmArg, as a command's first argument to clawguard-agent itself, makes
+// it a warm-up run: Warm(the other arguments), then exit. The sidecar runs
+// it in a fresh pool container so the programs the agent's recent commands
+// used are read once through the container's filesystem (with
+// fuse-overlayfs, each container's first read of a file costs milliseconds)
+// before a session's first command needs them. It executes nothing.
+const WarmArg = "-warm"
+
+// maxWarmBytes bounds what one warm-up run reads.
+const maxWarmBytes = 256 << 20
+
+// Warm resolves each name in the PATH of env like execvp and reads the
+// file, at most maxWarmBytes in all. Names that do not resolve are skipped.
+func Warm(names []string, env []string) {
+	left := int64(maxWarmBytes)
+	buf := make([]byte, 256<<10)
+	for _, name := range names {
+		p, err := lookPath(name, env)
+		if err != nil {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			continue
+		}
+		for left > 0 {
+			n, err := f.Read(buf[:min(int64(len(buf)), left)])
+			left -= int64(n)
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
+}
