@@ -29,6 +29,7 @@ import (
 	"github.com/clawguard/clawguard/sandbox/sandboxtest"
 	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // daemon is a sidecar started with sidecar.Run on a real socket, a real
@@ -50,13 +51,13 @@ func startDaemon(t *testing.T, config string, mod func(*sidecar.DaemonOptions)) 
 	cli := sandboxtest.Client(t)
 	d := &daemon{t: t, cli: cli, inst: sandboxtest.Instance(t, cli), state: t.TempDir()}
 	config = strings.NewReplacer("IMAGE", sandboxtest.TestImage(t, cli), "INSTANCE", d.inst).Replace(config)
-	if err := os.WriteFile(filepath.Join(d.state, sidecar.ConfigFile), []byte(config), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(d.state, wire.FileSidecarConfig), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ready := make(chan string, 1)
 	// The periodic security audit is off unless a test turns it on: it
 	// costs a second of CPU per daemon.
-	opts := sidecar.DaemonOptions{StateDir: d.state, Ready: func(s string) { ready <- s }, Secrets: testVault(t, d.state), AuditInterval: -1}
+	opts := sidecar.DaemonOptions{StateDir: d.state, Ready: func(s string) { ready <- s }, Secrets: testVault(t, d.state)}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -105,7 +106,7 @@ func testVault(t *testing.T, state string) *vault.Vault {
 	return v
 }
 
-var local = map[string]string{sidecar.HeaderIdentity: "local", sidecar.HeaderMethod: "local"}
+var local = map[string]string{wire.HeaderIdentity: "local", wire.HeaderMethod: "local"}
 
 // do sends a request with the given headers and decodes a JSON answer.
 func (d *daemon) do(method, path string, body any, hdr map[string]string) (int, map[string]any) {
@@ -233,8 +234,8 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("no identity: %d %v", code, body)
 	}
 	req, _ := http.NewRequest("POST", "http://sidecar/v1/exec", strings.NewReader(`{}`))
-	req.Header.Add(sidecar.HeaderIdentity, "local")
-	req.Header.Add(sidecar.HeaderIdentity, "token:admin")
+	req.Header.Add(wire.HeaderIdentity, "local")
+	req.Header.Add(wire.HeaderIdentity, "token:admin")
 	if resp, err := d.http.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("two identities: %v %v", resp, err)
 	}
@@ -273,17 +274,14 @@ func TestAPI(t *testing.T) {
 
 	code, body = d.do("GET", "/v1/sandboxes", nil, local)
 	list, _ := body["sandboxes"].([]any)
-	if code != 200 || len(list) != 0 { // the timeout removed the session's sandbox
+	if code != 200 || len(list) != 1 { // the timeout killed the command, not the session's sandbox
 		t.Fatalf("sandboxes after timeout: %d %v", code, body)
 	}
-	d.do("POST", "/v1/exec", echo, local)
-	_, body = d.do("GET", "/v1/sandboxes", nil, local)
-	list, _ = body["sandboxes"].([]any)
-	if len(list) != 1 {
-		t.Fatalf("sandboxes: %v", body)
+	if code, body := d.do("POST", "/v1/exec", echo, local); code != 200 || body["sandbox_id"] != sandboxID {
+		t.Fatalf("exec after timeout: %d %v", code, body)
 	}
 	sb := list[0].(map[string]any)
-	if sb["session"] != "s1" || sb["scope"] != "session" || sb["profile"] != "*" {
+	if sb["session"] != "s1" || sb["scope"] != "session" || sb["profile"] != "*" || sb["id"] != sandboxID {
 		t.Fatalf("sandbox: %v", sb)
 	}
 	if code, _ := d.do("DELETE", "/v1/sandboxes/"+sb["id"].(string), nil, nil); code != 401 {
@@ -324,8 +322,11 @@ func TestAPI(t *testing.T) {
 	if got := counter(fams, "clawguard_exec_duration_seconds"); got != 4 {
 		t.Errorf("exec_duration_seconds count %v, want 4", got)
 	}
-	if got := counter(fams, "clawguard_sandbox_start_seconds"); got != 2 {
-		t.Errorf("sandbox_start_seconds count %v, want 2", got)
+	if got := counter(fams, "clawguard_sandbox_start_seconds"); got != 1 { // the timeout kept the sandbox
+		t.Errorf("sandbox_start_seconds count %v, want 1", got)
+	}
+	if got := counter(fams, "clawguard_sandbox_agent_failures_total"); got != 0 {
+		t.Errorf("sandbox_agent_failures_total %v, want 0", got)
 	}
 	if got := counter(fams, "clawguard_sandboxes_running"); got != 0 {
 		t.Errorf("sandboxes_running %v, want 0", got)
@@ -371,7 +372,7 @@ func TestStream(t *testing.T) {
 	d := startDaemon(t, apiConfig, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	hdr := http.Header{sidecar.HeaderIdentity: {"device:abc"}, sidecar.HeaderMethod: {"device"}}
+	hdr := http.Header{wire.HeaderIdentity: {"device:abc"}, wire.HeaderMethod: {"device"}}
 
 	c, _, err := d.dialStream(ctx, hdr)
 	if err != nil {
@@ -389,7 +390,7 @@ func TestStream(t *testing.T) {
 	}
 	c.Close(websocket.StatusNormalClosure, "")
 
-	// Cancel from the client kills the command (and its sandbox).
+	// Cancel from the client kills the command (not its sandbox).
 	c, _, err = d.dialStream(ctx, hdr)
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +420,14 @@ func TestStream(t *testing.T) {
 	waitFor(t, "the sandbox to start", func() bool { return len(sandboxtest.Containers(t, d.cli, d.inst)) > 0 })
 	c.CloseNow()
 	waitFor(t, "the command to be killed after the client disconnected", func() bool {
-		return len(sandboxtest.Containers(t, d.cli, d.inst)) == 0
+		_, body := d.do("GET", "/v1/sandboxes", nil, map[string]string{wire.HeaderIdentity: "local"})
+		list, _ := body["sandboxes"].([]any)
+		for _, sb := range list {
+			if sb := sb.(map[string]any); sb["session"] == "ws2" && sb["running_commands"] == 0.0 {
+				return true
+			}
+		}
+		return false
 	})
 
 	// Refusals arrive as error frames.
@@ -500,7 +508,7 @@ func TestMain(m *testing.M) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}
 		req, _ := http.NewRequest("GET", "http://sidecar/healthz", nil)
-		req.Header.Set(sidecar.HeaderIdentity, "local")
+		req.Header.Set(wire.HeaderIdentity, "local")
 		resp, err := c.Do(req)
 		if err != nil {
 			fmt.Println(err)
@@ -525,8 +533,8 @@ func TestSignedIdentity(t *testing.T) {
 	})
 	send := func(sign func(*http.Request)) int {
 		req, _ := http.NewRequest("GET", "http://sidecar/v1/sandboxes", nil)
-		req.Header.Set(sidecar.HeaderIdentity, "token:ci")
-		req.Header.Set(sidecar.HeaderMethod, "token")
+		req.Header.Set(wire.HeaderIdentity, "token:ci")
+		req.Header.Set(wire.HeaderMethod, "token")
 		if sign != nil {
 			sign(req)
 		}
@@ -560,7 +568,7 @@ func TestSignedIdentity(t *testing.T) {
 	if resp, err := d.http.Do(replay); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("replayed signature accepted: %v %v", resp, err)
 	}
-	if code := send(func(r *http.Request) { signWith(key)(r); r.Header.Set(sidecar.HeaderIdentity, "local") }); code != 401 {
+	if code := send(func(r *http.Request) { signWith(key)(r); r.Header.Set(wire.HeaderIdentity, "local") }); code != 401 {
 		t.Fatalf("identity changed after signing: %d", code)
 	}
 }

@@ -14,10 +14,14 @@ import (
 
 // Frame is one message of /v1/exec/stream.
 //
-// Server to client: "started" (the decision), then any number of "stdout"
-// and "stderr" (Data), then "exit" (the result fields) or "error" (Error,
-// Code; also for refusals). Client to server, after the request: "cancel"
-// kills the command; closing the connection does too.
+// Server to client: while the exec waits for a person (the approvals
+// engine asks), "approval_pending" (ApprovalID) and, once the ask is
+// answered, "approval_decided" (ApprovalID, Decision: allow-once,
+// allow-always, deny, timeout, withdrawn or shutdown); then "started" (the
+// decision), then any number of "stdout" and "stderr" (Data), then "exit"
+// (the result fields) or "error" (Error, Code; also for refusals). Client
+// to server, after the request: "cancel" kills the command (or gives up
+// waiting for the person); closing the connection does too.
 type Frame struct {
 	Type            string `json:"type"`
 	Data            string `json:"data,omitempty"`
@@ -93,7 +97,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	who, _ := IdentityFrom(r.Context())
+	ask := s.watchAsk(req, who, func(id string) { st.send(Frame{Type: "approval_pending", ApprovalID: id}) })
 	d, aerr := s.decide(ctx, req, who)
+	if ask != nil {
+		if id, outcome := ask.end(); id != "" {
+			st.send(Frame{Type: "approval_decided", ApprovalID: id, Decision: outcome})
+		}
+	}
 	if aerr != nil {
 		st.fail(aerr)
 		return
