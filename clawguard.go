@@ -7,5 +7,5 @@ package clawguard
 
 import (
 	_ "github.com/clawguard/clawguard/caddymodule"
-	_ "github.com/clawguard/clawguard/tsnet"
+	_ "github.com/clawguard/clawguard/caddymodule/tailnet"
 )

@@ -10,13 +10,12 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
-// FileName is the approval file's name inside the state directory.
-const FileName = "approvals.json"
-
 // DefaultPath returns <stateDir>/approvals.json.
-func DefaultPath(stateDir string) string { return filepath.Join(stateDir, FileName) }
+func DefaultPath(stateDir string) string { return filepath.Join(stateDir, wire.FileApprovals) }
 
 // Version is the only file format version this package reads and writes.
 const Version = 1

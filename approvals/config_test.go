@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 // designExample is the file shown in DESIGN.md.
@@ -159,7 +161,7 @@ func TestLoadDefaultsAndPermissions(t *testing.T) {
 
 func TestStoreFollowsEditsAndFailsClosed(t *testing.T) {
 	root := testRoot(t)
-	path := filepath.Join(t.TempDir(), FileName)
+	path := filepath.Join(t.TempDir(), wire.FileApprovals)
 	write := func(s string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
@@ -198,7 +200,7 @@ func TestStoreFollowsEditsAndFailsClosed(t *testing.T) {
 }
 
 func TestAddEntryKeepsConcurrentEdits(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
+	path := filepath.Join(t.TempDir(), wire.FileApprovals)
 	if err := Save(path, &Config{Version: 1, Defaults: Defaults{Mode: ModeAllowlist}}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/audit"
+	"github.com/clawguard/clawguard/trail"
 )
 
 // Example shows how the sidecar wires the package: one Store on the node's
@@ -25,10 +25,10 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	trail, _ := audit.OpenTrail(audit.TrailDir(state), audit.TrailOptions{})
+	tr, _ := trail.Open(trail.Dir(state), trail.Options{})
 	q := approvals.NewQueue(store, approvals.QueueOptions{
 		OnDecided: func(a approvals.Approval) {
-			trail.Append(audit.KindApproval, a.DecidedBy, a)
+			tr.Append(trail.KindApproval, a.DecidedBy, a)
 		},
 	})
 	defer q.Close()
@@ -47,7 +47,7 @@ func Example() {
 	d, err := q.Ask(context.Background(), req)
 	fmt.Println(d.Verdict, d.Reason, err)
 
-	rep, _ := audit.VerifyTrail(audit.TrailDir(state))
+	rep, _ := trail.Verify(trail.Dir(state))
 	fmt.Println("trail records:", rep.Records, "ok:", rep.OK)
 	// Output:
 	// allow allowed once by user:ann <nil>

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clawguard/clawguard/wire"
 	"github.com/coder/websocket"
 )
 
@@ -94,7 +95,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, _ string) {
 		writeAPIError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("state %q is not one of pending, decided, all", state), nil)
 		return
 	}
-	writeAPIJSON(w, http.StatusOK, map[string][]Approval{"approvals": out})
+	wire.WriteJSON(w, http.StatusOK, map[string][]Approval{"approvals": out})
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request, _ string) {
@@ -103,7 +104,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, _ string) {
 		writeAPIError(w, http.StatusNotFound, "not_found", ErrNotFound.Error(), nil)
 		return
 	}
-	writeAPIJSON(w, http.StatusOK, ap)
+	wire.WriteJSON(w, http.StatusOK, ap)
 }
 
 func (a *API) answer(w http.ResponseWriter, r *http.Request, who string) {
@@ -121,7 +122,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, who string) {
 	ap, err := a.Queue.Answer(r.PathValue("id"), ans)
 	switch {
 	case err == nil:
-		writeAPIJSON(w, http.StatusOK, ap)
+		wire.WriteJSON(w, http.StatusOK, ap)
 	case errors.Is(err, ErrNotFound):
 		writeAPIError(w, http.StatusNotFound, "not_found", err.Error(), nil)
 	case errors.Is(err, ErrDecided):
@@ -222,19 +223,16 @@ func writeFeed(ctx context.Context, c *websocket.Conn, m FeedMessage) error {
 	return c.Write(ctx, websocket.MessageText, b)
 }
 
-func writeAPIJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+// apiErrorBody is wire.ErrorBody with the ask it is about, if any.
+type apiErrorBody struct {
+	wire.ErrorBody
+	Approval *Approval `json:"approval,omitempty"`
 }
 
 func writeAPIError(w http.ResponseWriter, status int, code, msg string, ap *Approval) {
-	body := map[string]any{"error": msg, "code": code}
+	body := apiErrorBody{ErrorBody: wire.ErrorBody{Error: msg, Code: code}}
 	if ap != nil && ap.ID != "" {
-		body["approval"] = ap
+		body.Approval = ap
 	}
-	writeAPIJSON(w, status, body)
+	wire.WriteJSON(w, status, body)
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 type queueEnv struct {
@@ -22,7 +24,7 @@ type queueEnv struct {
 
 func newQueueEnv(t *testing.T, config string, opts QueueOptions) *queueEnv {
 	t.Helper()
-	e := &queueEnv{root: testRoot(t), path: filepath.Join(t.TempDir(), FileName)}
+	e := &queueEnv{root: testRoot(t), path: filepath.Join(t.TempDir(), wire.FileApprovals)}
 	if err := os.WriteFile(e.path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}

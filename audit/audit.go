@@ -10,17 +10,7 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/vault"
-)
-
-// File names inside the state directory that the audit knows about. The
-// sidecar's names are repeated here rather than imported: the sidecar
-// imports this package (for the trail and the findings gauge).
-const (
-	sidecarConfigFile = "sidecar.json"
-	sidecarSocketFile = "sidecar.sock"
-	approvalsFile     = "approvals.json"
-	caddyfileName     = "Caddyfile"
-	backupDirName     = "backups"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // DefaultGatewayURL is where --deep looks for the running gate.
@@ -100,7 +90,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.StateDir = abs
 	if o.Config == "" {
-		if p := filepath.Join(abs, caddyfileName); exists(p) {
+		if p := filepath.Join(abs, wire.FileCaddyfile); exists(p) {
 			o.Config = p
 		}
 	}
@@ -119,7 +109,7 @@ func (o Options) withDefaults() (Options, error) {
 	for _, d := range []struct {
 		p    *string
 		name string
-	}{{&o.SidecarConfig, sidecarConfigFile}, {&o.Approvals, approvalsFile}, {&o.SidecarSocket, sidecarSocketFile}} {
+	}{{&o.SidecarConfig, wire.FileSidecarConfig}, {&o.Approvals, wire.FileApprovals}, {&o.SidecarSocket, wire.FileSidecarSocket}} {
 		if err := def(d.p, d.name); err != nil {
 			return o, fmt.Errorf("audit: %w", err)
 		}
@@ -271,7 +261,7 @@ func (l *lazy[T]) get(load func() (T, error)) (T, error) {
 func (a *auditor) config() (*caddyConfig, error) {
 	return a.caddy.get(func() (*caddyConfig, error) {
 		if a.opts.Config == "" {
-			return nil, skip("no Caddy config (none given, and no " + filepath.Join(a.opts.StateDir, caddyfileName) + ")")
+			return nil, skip("no Caddy config (none given, and no " + filepath.Join(a.opts.StateDir, wire.FileCaddyfile) + ")")
 		}
 		return loadCaddyConfig(a.opts.Config)
 	})

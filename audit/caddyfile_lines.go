@@ -2,7 +2,6 @@ package audit
 
 import (
 	"maps"
-	"regexp"
 	"slices"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -88,12 +87,6 @@ func splitLines(tokens []caddyfile.Token) []cfLine {
 }
 
 func isBrace(t caddyfile.Token, b string) bool { return t.Text == b && !t.Quoted() }
-
-// placeholderRE matches a Caddy placeholder ({env.X}, {vault.X}, {$X}, …).
-var placeholderRE = regexp.MustCompile(`\{[^{}\s]+\}`)
-
-// isLiteral reports whether a Caddyfile value holds no placeholder at all.
-func isLiteral(s string) bool { return !placeholderRE.MatchString(s) }
 
 // sortedKeys returns a map's keys in order, for stable output.
 func sortedKeys[V any](m map[string]V) []string {

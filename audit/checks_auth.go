@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/authn"
 	"github.com/clawguard/clawguard/httpsig"
 	"github.com/clawguard/clawguard/internal/secretref"
 	"github.com/clawguard/clawguard/vault"
@@ -138,7 +138,7 @@ func (a *auditor) gateFindings(c *caddyConfig, s *server, g *gateConfig, kind ad
 	for i, raw := range g.Tokens {
 		val, err := a.resolveSecret(raw, g.StateDir)
 		label := fmt.Sprintf("token %d", i+1)
-		if !isLiteral(raw) {
+		if !secretref.IsLiteral(raw) {
 			label += " (" + raw + ")"
 		}
 		switch {

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 // secretSlot is a place in a Caddyfile that holds a secret. Slots where
@@ -66,7 +68,7 @@ func caddyfileSecrets(c *caddyConfig, admins map[string]bool) []Finding {
 	flagged := map[int]bool{}
 	for _, l := range c.lines {
 		for i, t := range l.args() {
-			if !isLiteral(t.Text) || passwordHash(t.Text) {
+			if !secretref.IsLiteral(t.Text) || passwordHash(t.Text) {
 				continue
 			}
 			slot := slotOf(l, i)
@@ -121,7 +123,7 @@ func caddyfileSecrets(c *caddyConfig, admins map[string]bool) []Finding {
 		}
 		for _, g := range c.gates() {
 			for i, tok := range g.Tokens {
-				if isLiteral(tok) && !seen[tok] {
+				if secretref.IsLiteral(tok) && !seen[tok] {
 					seen[tok] = true
 					out = append(out, Finding{Severity: SeverityCritical, Path: c.path,
 						Finding: fmt.Sprintf("token %d of the gate on server %s is a literal (%d characters), written in a snippet or an imported file", i+1, g.server, len(tok)),

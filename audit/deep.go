@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 // probeClientIP is the client address the unauthenticated probe claims to
@@ -53,9 +55,7 @@ func (a *auditor) probe(ctx context.Context, target string, header http.Header) 
 		return probeResult{}, err
 	}
 	defer resp.Body.Close()
-	var body struct {
-		Code string `json:"code"`
-	}
+	var body wire.ErrorBody
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body)
 	return probeResult{status: resp.StatusCode, code: body.Code}, nil
 }

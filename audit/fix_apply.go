@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // specialBits are kept by every chmod: dropping a sticky bit would loosen
@@ -138,7 +139,7 @@ func (p *FixPlan) replaceFile(rw *rewrite) (backup string, err error) {
 // writeBackup saves rw's backup (mode 0600) in <state_dir>/backups, named
 // after the file and the plan's time.
 func (p *FixPlan) writeBackup(rw *rewrite) (string, error) {
-	dir := filepath.Join(p.opts.StateDir, backupDirName)
+	dir := filepath.Join(p.opts.StateDir, wire.DirBackups)
 	if fi, err := os.Lstat(dir); err == nil {
 		if !fi.IsDir() {
 			return "", fmt.Errorf("backup directory %s is not a directory (a symlink?)", dir)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // edit replaces b[start:end] with repl.
@@ -133,7 +134,7 @@ func (p *FixPlan) planRewrite(a *auditor, path string, moves []*moveSecretAction
 		}
 	}
 	step.Description = fmt.Sprintf("rewrite %s (%s); the old content is kept, secrets replaced by placeholders, in %s",
-		path, strings.Join(what, "; "), filepath.Join(p.opts.StateDir, backupDirName))
+		path, strings.Join(what, "; "), filepath.Join(p.opts.StateDir, wire.DirBackups))
 	if err != nil {
 		step.Status, step.Error = StatusRefused, err.Error()
 		for _, i := range storeSteps {

@@ -15,7 +15,7 @@ import (
 
 	_ "github.com/clawguard/clawguard" // the gate
 	"github.com/clawguard/clawguard/audit"
-	_ "github.com/clawguard/clawguard/tsnet" // the tailnet global option
+	_ "github.com/clawguard/clawguard/caddymodule/tailnet" // the tailnet global option
 	"github.com/clawguard/clawguard/vault"
 )
 

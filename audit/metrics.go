@@ -57,3 +57,22 @@ func RunEvery(ctx context.Context, interval time.Duration, opts Options, g *Gaug
 		}
 	}
 }
+
+// DefaultMonitorInterval is how often Monitor re-runs the audit by default.
+const DefaultMonitorInterval = 15 * time.Minute
+
+// Monitor returns what the sidecar runs in the background (its
+// DaemonOptions.Background): register clawguard_audit_findings{severity} in
+// reg and keep it current by running the audit (without the live probes)
+// now and every interval until ctx ends, so that an alert can fire when
+// someone loosens a permission or pastes a secret into a config.
+func Monitor(interval time.Duration, opts Options, onError func(error)) func(context.Context, prometheus.Registerer) error {
+	return func(ctx context.Context, reg prometheus.Registerer) error {
+		g, err := NewGauge(reg)
+		if err != nil {
+			return err
+		}
+		go RunEvery(ctx, interval, opts, g, onError)
+		return nil
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"regexp"
 	"strings"
+
+	"github.com/clawguard/clawguard/internal/secretref"
 )
 
 // secretPattern recognises a credential by its well-known prefix.
@@ -70,7 +72,7 @@ func secretValue(value string) bool {
 	v := strings.TrimSpace(value)
 	switch {
 	case len(v) < 8,
-		!isLiteral(v), strings.HasPrefix(v, "$"),
+		!secretref.IsLiteral(v), strings.HasPrefix(v, "$"),
 		strings.HasPrefix(v, "/"), strings.HasPrefix(v, "./"), strings.HasPrefix(v, "~/"),
 		passwordHash(v):
 		return false

@@ -14,8 +14,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/pairing"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // The admin UI and API live on an origin of their own, which the upstream
@@ -47,7 +48,7 @@ func (s *adminSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveAdminOrigin(w, r)
 		return
 	}
-	writeErrorBody(w, http.StatusServiceUnavailable, "unavailable", "the admin listener is starting")
+	wire.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the admin listener is starting")
 }
 
 // Destruct closes the socket when the last config using it is stopped.

@@ -9,9 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/clawguard/clawguard/audit"
-	"github.com/clawguard/clawguard/caddymodule/authn"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/authn"
+	"github.com/clawguard/clawguard/pairing"
+	"github.com/clawguard/clawguard/trail"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // The gate routes what it serves itself under /.clawguard/: the approvals
@@ -54,7 +55,7 @@ func (g *Gate) serveOpenRoute(w http.ResponseWriter, r *http.Request, local bool
 	// the pairing server's limit keeps its own refusal intact.
 	body, err := io.ReadAll(io.LimitReader(r.Body, pairing.MaxBodyBytes+1))
 	if err != nil {
-		writeErrorBody(w, http.StatusBadRequest, "bad_request", "reading the request body: "+err.Error())
+		wire.WriteError(w, http.StatusBadRequest, "bad_request", "reading the request body: "+err.Error())
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -79,7 +80,7 @@ func (g *Gate) recordPairing(w http.ResponseWriter, r *http.Request, who string,
 	if br.status == http.StatusOK {
 		if rec, ok := decisionRecord(br.body.Bytes(), pairBody); ok {
 			rec.ClientIP = pairing.CallerOf(r).IP
-			g.appendTrail(audit.KindPairing, who, rec)
+			g.appendTrail(trail.KindPairing, who, rec)
 		}
 	}
 	w.WriteHeader(br.status)
@@ -107,7 +108,7 @@ func decisionRecord(answer, pairBody []byte) (pairingRecord, bool) {
 // appendTrail writes a record to the audit trail of the (absolute) state
 // directory; a failure is logged (the decision itself has been made).
 func (g *Gate) appendTrail(kind, who string, fields any) {
-	t, err := audit.OpenTrail(audit.TrailDir(g.pairing.key), audit.TrailOptions{})
+	t, err := trail.Open(trail.Dir(g.pairing.key), trail.Options{})
 	if err == nil {
 		_, err = t.Append(kind, who, fields)
 	}

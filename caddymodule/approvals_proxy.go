@@ -13,8 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/authn"
 	"github.com/clawguard/clawguard/httpsig"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // Approvals configures the gate's half of the exec approvals admin API:
@@ -37,13 +38,6 @@ type Approvals struct {
 }
 
 const (
-	approvalsAPIPath     = "/.clawguard/api/approvals"
-	sidecarApprovalsPath = "/v1/approvals"
-	// sidecarSocketFile is sidecar.SocketFile: the gate does not import
-	// the sidecar (and with it the Docker client).
-	sidecarSocketFile = "sidecar.sock"
-	// headerRole is sidecar.HeaderRole.
-	headerRole = "X-Clawguard-Role"
 	// proxyTimeout bounds connecting to the sidecar and its answer's
 	// headers (the live feed then stays open).
 	proxyTimeout = 30 * time.Second
@@ -55,7 +49,7 @@ var approvalsSuffix = regexp.MustCompile(`^(/[A-Za-z0-9_-]{1,64})?$`)
 
 // isApprovalsPath reports whether path belongs to the approvals API.
 func isApprovalsPath(path string) bool {
-	return path == approvalsAPIPath || strings.HasPrefix(path, approvalsAPIPath+"/")
+	return path == wire.PathAdminApprovals || strings.HasPrefix(path, wire.PathAdminApprovals+"/")
 }
 
 // approvalsProxy forwards the approvals API to the sidecar.
@@ -73,7 +67,7 @@ func newApprovalsProxy(cfg *Approvals, stateDir string) (*approvalsProxy, error)
 	}
 	p := &approvalsProxy{socket: cfg.Socket}
 	if p.socket == "" {
-		p.socket = filepath.Join(stateDir, sidecarSocketFile)
+		p.socket = filepath.Join(stateDir, wire.FileSidecarSocket)
 	}
 	if !filepath.IsAbs(p.socket) {
 		return nil, fmt.Errorf("pairing approvals socket: %q is not an absolute path", p.socket)
@@ -111,10 +105,10 @@ func newApprovalsProxy(cfg *Approvals, stateDir string) (*approvalsProxy, error)
 // answers itself. The caller has applied the admin API's checks
 // (pairing.Server.Guard).
 func (p *approvalsProxy) serve(w http.ResponseWriter, r *http.Request, id authn.Identity) {
-	suffix := strings.TrimPrefix(r.URL.Path, approvalsAPIPath)
+	suffix := strings.TrimPrefix(r.URL.Path, wire.PathAdminApprovals)
 	switch {
 	case !approvalsSuffix.MatchString(suffix):
-		writeErrorBody(w, http.StatusNotFound, "not_found", "no such clawguard endpoint")
+		wire.WriteError(w, http.StatusNotFound, "not_found", "no such clawguard endpoint")
 	case suffix == "/status" && r.Method == http.MethodGet:
 		p.status(w)
 	default:
@@ -163,13 +157,13 @@ func (p *approvalsProxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	id, _ := pr.In.Context().Value(adminIdentityKey{}).(authn.Identity)
 	authn.SetIdentityHeaders(pr.Out.Header, id)
-	pr.Out.Header.Set(headerRole, "admin")
+	pr.Out.Header.Set(wire.HeaderRole, "admin")
 	pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = "http", "sidecar", "sidecar"
-	pr.Out.URL.Path = sidecarApprovalsPath + strings.TrimPrefix(pr.In.URL.Path, approvalsAPIPath)
+	pr.Out.URL.Path = wire.PathApprovals + strings.TrimPrefix(pr.In.URL.Path, wire.PathAdminApprovals)
 	pr.Out.URL.RawPath = ""
 }
 
 func (p *approvalsProxy) fail(w http.ResponseWriter, r *http.Request, err error) {
-	writeErrorBody(w, http.StatusBadGateway, "sidecar_unavailable",
+	wire.WriteError(w, http.StatusBadGateway, "sidecar_unavailable",
 		fmt.Sprintf("the sidecar at %s did not answer (is `clawguard sidecar` running?): %v", p.socket, err))
 }

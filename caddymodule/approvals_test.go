@@ -18,13 +18,14 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/audit"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
 	"github.com/clawguard/clawguard/sandbox/sandboxtest"
 	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/trail"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // startSidecar runs the real sidecar daemon (real sandboxes) in state
@@ -34,7 +35,7 @@ func startSidecar(t *testing.T, dir string) func() {
 	t.Helper()
 	dcli := sandboxtest.Client(t)
 	inst := sandboxtest.Instance(t, dcli)
-	os.WriteFile(filepath.Join(dir, sidecar.ConfigFile), []byte(`{"instance": "`+inst+`",
+	os.WriteFile(filepath.Join(dir, wire.FileSidecarConfig), []byte(`{"instance": "`+inst+`",
 	  "sandboxes": {"*": {"image": "`+sandboxtest.TestImage(t, dcli)+`"}}}`), 0o600)
 	os.WriteFile(approvals.DefaultPath(dir), []byte(`{"version": 1, "defaults": {"mode": "ask", "ask_timeout": "1m"}}`), 0o600)
 	secrets, err := vault.OpenWithOptions(vault.Options{StateDir: dir, Passphrase: "test", ScryptN: 1 << 10})
@@ -86,7 +87,7 @@ http://:%d {
 		reverse_proxy unix/%s
 	}
 }
-`, port, testToken, htpasswdHash(t, "alice", testPassword), dir, ui, filepath.Join(dir, sidecar.SocketFile))
+`, port, testToken, htpasswdHash(t, "alice", testPassword), dir, ui, filepath.Join(dir, wire.FileSidecarSocket))
 	testcaddy.Load(t, cfg)
 	return &pairEnv{base: fmt.Sprintf("http://127.0.0.1:%d", port), ui: fmt.Sprintf("http://127.0.0.1:%d", ui), admin: admin, dir: dir, cfg: cfg}
 }
@@ -244,7 +245,7 @@ func TestApprovalsThroughGate(t *testing.T) {
 	kinds := map[string]int{}
 	for _, rec := range readTrail(t, dir) {
 		kinds[rec.Kind]++
-		if rec.Kind != audit.KindPairing {
+		if rec.Kind != trail.KindPairing {
 			continue
 		}
 		var f pairingRecord
@@ -254,10 +255,10 @@ func TestApprovalsThroughGate(t *testing.T) {
 		}
 		actions = append(actions, f.Action)
 	}
-	if strings.Join(actions, ",") != "approved,rejected,renamed,revoked,auto_approved" || kinds[audit.KindApproval] != 1 {
+	if strings.Join(actions, ",") != "approved,rejected,renamed,revoked,auto_approved" || kinds[trail.KindApproval] != 1 {
 		t.Fatalf("trail: pairing actions %v, kinds %v", actions, kinds)
 	}
-	if rep, err := audit.VerifyTrail(audit.TrailDir(dir)); err != nil || !rep.OK {
+	if rep, err := trail.Verify(trail.Dir(dir)); err != nil || !rep.OK {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 
@@ -274,17 +275,17 @@ func TestApprovalsThroughGate(t *testing.T) {
 	}
 }
 
-func readTrail(t *testing.T, dir string) []audit.Record {
+func readTrail(t *testing.T, dir string) []trail.Record {
 	t.Helper()
-	f, err := os.Open(filepath.Join(audit.TrailDir(dir), "trail-000001.jsonl"))
+	f, err := os.Open(filepath.Join(trail.Dir(dir), "trail-000001.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []audit.Record
+	var out []trail.Record
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		rec, err := audit.ParseLine(sc.Bytes())
+		rec, err := trail.ParseLine(sc.Bytes())
 		if err != nil {
 			t.Fatal(err)
 		}

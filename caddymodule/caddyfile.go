@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/authn"
 	"github.com/clawguard/clawguard/internal/secretref"
 )
 

@@ -13,10 +13,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
-	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/pairing"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // hostilePage is what an agent could write and the upstream serve through
@@ -94,7 +94,7 @@ http://:%d {
 		reverse_proxy %s
 	}
 }
-`, port, testToken, dir, ui, filepath.Join(dir, sidecar.SocketFile), strings.TrimPrefix(up.URL, "http://"))
+`, port, testToken, dir, ui, filepath.Join(dir, wire.FileSidecarSocket), strings.TrimPrefix(up.URL, "http://"))
 	testcaddy.Load(t, cfg)
 	e := &pairEnv{base: fmt.Sprintf("http://127.0.0.1:%d", port), ui: fmt.Sprintf("http://127.0.0.1:%d", ui), dir: dir}
 

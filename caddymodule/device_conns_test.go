@@ -15,10 +15,10 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/authn"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
 )
 
 // startLiveGate runs the gate (pairing on, no admin listener) in front

@@ -1,7 +1,7 @@
 // Package caddymodule is clawguard's Caddy glue: the `clawguard` HTTP handler
 // (directive `clawguard`), the `clawguard` app the handlers share, Caddyfile
 // parsing, provisioning and metrics registration. The authentication logic
-// itself lives in caddymodule/authn and is Caddy-free.
+// itself lives in authn and is Caddy-free.
 package caddymodule
 
 import (
@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/authn"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
 )
 

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clawguard/clawguard/internal/testcaddy"
+	"github.com/clawguard/clawguard/wire"
 )
 
 const (
@@ -194,7 +195,7 @@ func TestGateMethods(t *testing.T) {
 				}
 				return
 			}
-			var body errorBody
+			var body wire.ErrorBody
 			if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Code == "" || body.Error == "" {
 				t.Fatalf("refusal body %q is not {error, code}", r.body)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/clawguard/clawguard/httpsig"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 const (
@@ -137,7 +138,7 @@ func send(t *testing.T, from string, req *http.Request) hmacReply {
 		}
 		return r
 	}
-	var body errorBody
+	var body wire.ErrorBody
 	if err := json.Unmarshal(b, &body); err != nil || body.Code == "" || body.Error == "" {
 		t.Fatalf("refusal body %q is not {error, code}", b)
 	}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/authn"
 )
 
 // limiters holds the rate limiters by policy across config loads, so that

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/authn"
 )
 
 // gateMetrics are the gate's collectors (DESIGN.md, "Metrics"). Label values

@@ -12,9 +12,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/authn"
 	"github.com/clawguard/clawguard/httpsig"
+	"github.com/clawguard/clawguard/pairing"
 )
 
 // Pairing configures device pairing (DESIGN.md, "Device pairing"): the open

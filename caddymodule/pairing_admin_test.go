@@ -13,9 +13,10 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // call sends one request with headers and returns status and error code.
@@ -31,7 +32,7 @@ func call(t *testing.T, c *http.Client, method, url string, h map[string]string,
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	var eb errorBody
+	var eb wire.ErrorBody
 	json.Unmarshal(data, &eb)
 	return resp.StatusCode, eb.Code
 }
@@ -326,12 +327,12 @@ func TestEventsFeedAndReload(t *testing.T) {
 func TestDamagedStoreRefusesConfig(t *testing.T) {
 	dir := t.TempDir()
 	e := startPairing(t, dir, "")
-	if err := os.WriteFile(filepath.Join(dir, pairing.FileName), []byte(`{"version":1,"devices":[{"device_id":"x"}]}`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, wire.FileDevices), []byte(`{"version":1,"devices":[{"device_id":"x"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	testcaddy.Stop()
 	err := testcaddy.LoadErr(e.cfg)
-	if err == nil || !strings.Contains(err.Error(), pairing.FileName) || !strings.Contains(err.Error(), "devices[0]") {
+	if err == nil || !strings.Contains(err.Error(), wire.FileDevices) || !strings.Contains(err.Error(), "devices[0]") {
 		t.Fatalf("config with a damaged store: %v", err)
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
 )
 
 // TestPairingLoad sends 1,000 pairing requests from 50 concurrent clients

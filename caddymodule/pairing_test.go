@@ -17,9 +17,10 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // pairEnv is Caddy with the gate (pairing on) in front of a real upstream.
@@ -209,14 +210,14 @@ func TestPairingLocalAutoApproval(t *testing.T) {
 	if d.Status != pairing.DeviceActive || d.Name != "this laptop" || d.ApprovedBy != "auto:local" || d.TokenHash != "" {
 		t.Fatalf("listed device %+v", d)
 	}
-	raw, err := os.ReadFile(filepath.Join(e.dir, pairing.FileName))
+	raw, err := os.ReadFile(filepath.Join(e.dir, wire.FileDevices))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(raw, []byte(res.Token)) || bytes.Contains(raw, []byte(strings.TrimPrefix(res.Token, "cgd_"))) {
 		t.Fatal("the device token is stored in plaintext")
 	}
-	for path, want := range map[string]os.FileMode{e.dir: 0o700, filepath.Join(e.dir, pairing.FileName): 0o600} {
+	for path, want := range map[string]os.FileMode{e.dir: 0o700, filepath.Join(e.dir, wire.FileDevices): 0o600} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
 			t.Fatalf("%s: mode %v, want %o (%v)", path, fi.Mode().Perm(), want, err)
 		}

@@ -8,8 +8,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
+	"github.com/clawguard/clawguard/authn"
 	"github.com/clawguard/clawguard/internal/testcaddy"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // TestGateRefusesPasswordsPastBcryptsLimit attacks bcrypt's 72-byte limit
@@ -51,7 +52,7 @@ http://:%d {
 		if r.status != 401 {
 			t.Fatalf("attempt %d, 72 A's+%s: status %d, want 401 (upstream saw identity %q)", i, pass[72:], r.status, r.seen.Get("X-Clawguard-Identity"))
 		}
-		var body errorBody
+		var body wire.ErrorBody
 		if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Code == "" || body.Error == "" {
 			t.Fatalf("refusal body %q is not {error, code}", r.body)
 		}

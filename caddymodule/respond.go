@@ -1,20 +1,14 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"math"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/clawguard/clawguard/wire"
 	"go.uber.org/zap"
 )
-
-// errorBody is the JSON body of every refusal (DESIGN.md, "Failures").
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
 
 // refuse writes a JSON error. The handler answers itself rather than
 // returning a caddyhttp error so clients always get the documented body.
@@ -23,16 +17,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, code, 
 		c.Write(zap.Int("status", status), zap.String("code", code), zap.String("remote", r.RemoteAddr),
 			zap.String("method", r.Method), zap.String("path", r.URL.Path))
 	}
-	return writeErrorBody(w, status, code, msg)
-}
-
-// writeErrorBody writes the JSON refusal body with its status.
-func writeErrorBody(w http.ResponseWriter, status int, code, msg string) error {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(errorBody{Error: msg, Code: code})
+	return wire.WriteError(w, status, code, msg)
 }
 
 func (g *Gate) unauthorized(w http.ResponseWriter, r *http.Request, code, msg string) error {

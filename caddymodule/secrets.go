@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 
 	"github.com/clawguard/clawguard/internal/secretref"
 	"github.com/clawguard/clawguard/vault"
@@ -17,10 +16,6 @@ type secrets struct {
 	vault    *vault.Vault
 }
 
-// singlePlaceholder matches a value that is exactly one placeholder, whose
-// last name segment then names the secret (token:<name> upstream).
-var singlePlaceholder = regexp.MustCompile(`^\{(env|vault|file)\.([^{}]+)\}$`)
-
 // resolve returns the secret value of raw and a display name for it (empty
 // when raw is a literal). Empty results are errors: an unset {env.X} must not
 // silently become an empty token.
@@ -28,10 +23,12 @@ func (s *secrets) resolve(raw string) (value, name string, err error) {
 	if value, err = secretref.Resolve(raw, s.vaultGet); err != nil {
 		return "", "", err
 	}
-	if m := singlePlaceholder.FindStringSubmatch(raw); m != nil {
-		name = m[2]
-		if m[1] == "file" {
-			name = filepath.Base(name)
+	// A value that is exactly one placeholder names the secret
+	// (token:<name> upstream) by its last name segment.
+	if source, n, ok := secretref.Single(raw); ok {
+		name = n
+		if source == "file" {
+			name = filepath.Base(n)
 		}
 	}
 	return value, name, nil

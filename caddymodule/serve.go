@@ -12,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/clawguard/clawguard/caddymodule/authn"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/authn"
+	"github.com/clawguard/clawguard/pairing"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
 )
 

@@ -20,6 +20,7 @@ import (
 	"github.com/clawguard/clawguard/pairclient"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // tailnetAdmin is the admin port of every tailnet test's config. Caddy's
@@ -127,7 +128,7 @@ func decodeReply(t *testing.T, res *http.Response) tailnetReply {
 		}
 		return r
 	}
-	var e errorBody
+	var e wire.ErrorBody
 	json.Unmarshal(b, &e)
 	r.code = e.Code
 	return r

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/clawguard/clawguard/caddymodule/tailnet"
 	"github.com/clawguard/clawguard/internal/secretref"
 	cgtailnet "github.com/clawguard/clawguard/tsnet"
 )
@@ -69,7 +70,7 @@ func (t *TailnetTransport) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("clawguard_tailnet: %w", err)
 	}
-	if t.dialer, err = app.(*cgtailnet.App).Dialer(t.Node); err != nil {
+	if t.dialer, err = app.(*tailnet.App).Dialer(t.Node); err != nil {
 		return fmt.Errorf("clawguard_tailnet: %w", err)
 	}
 	d, timeout := t.dialer, time.Duration(t.DialTimeout)

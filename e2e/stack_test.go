@@ -20,10 +20,10 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
 	"github.com/clawguard/clawguard/sandbox/sandboxtest"
-	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // TestWholeStack is DESIGN.md's picture end to end, as built binaries: a
@@ -36,7 +36,7 @@ func TestWholeStack(t *testing.T) {
 	image := sandboxtest.TestImage(t, cli)
 	instance := sandboxtest.Instance(t, cli)
 	stateDir := t.TempDir()
-	writeFile(t, filepath.Join(stateDir, sidecar.ConfigFile), fmt.Sprintf(
+	writeFile(t, filepath.Join(stateDir, wire.FileSidecarConfig), fmt.Sprintf(
 		`{"instance": %q, "sandboxes": {"*": {"image": %q, "timeout": "30s"}}}`, instance, image))
 	// echo is busybox in the test image: entries name the resolved program
 	// and the applet.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 // Identity signing: the gate proves to an upstream (the sidecar included)
@@ -29,7 +31,7 @@ const (
 // IdentityTransport): @target-uri is built from req.URL and req.Host as Go's
 // client sends them, which is what the upstream sees.
 func SignIdentity(req *http.Request, keyid string, key []byte, opts ...SignOption) error {
-	if req.Header.Get("X-Clawguard-Identity") == "" {
+	if req.Header.Get(wire.HeaderIdentity) == "" {
 		return fmt.Errorf("sign identity: no X-Clawguard-Identity header")
 	}
 	req.Header.Del("Signature")

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/pairing"
 )
 
 // GenerateKey makes a new device identity.

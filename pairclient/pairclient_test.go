@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/pairing"
 )
 
 // gate is the pairing server without Caddy: every caller is remote, so

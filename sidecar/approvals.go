@@ -13,24 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/trail"
+	"github.com/clawguard/clawguard/wire"
 )
-
-// HeaderRole marks a request that comes from an administrator: the gate
-// sets "X-Clawguard-Role: admin" on what it forwards from its admin API
-// (/.clawguard/api/approvals), and `clawguard approvals` sets it on this
-// host. Only such requests may list or answer approval asks, so an agent
-// whose requests the gate proxies to the sidecar cannot approve its own
-// commands. The gate strips X-Clawguard-* headers from clients, and with
-// identity_keys the gate's signature covers it.
-const HeaderRole = "X-Clawguard-Role"
-
-// RoleAdmin is HeaderRole's value for administrators.
-const RoleAdmin = "admin"
-
-// ApprovalsPrefix is where the approvals API is mounted.
-const ApprovalsPrefix = "/v1/approvals"
 
 // Values of clawguard_approval_decisions_total{decision}: how asks ended.
 var askOutcomes = []string{
@@ -48,7 +34,7 @@ var askOutcomes = []string{
 // trail.
 type approvalEngine struct {
 	queue    *approvals.Queue
-	trail    *audit.Trail
+	trail    *trail.Trail
 	profiles interface {
 		Profile(agent string) (sandbox.Profile, error)
 	}
@@ -91,7 +77,7 @@ func (o *DaemonOptions) plugApprovals(ctx context.Context, cfg *Config, cli *cli
 		o.Handlers = map[string]http.Handler{}
 	}
 	api := &approvals.API{Queue: e.queue, Caller: approvalCaller}
-	for pattern, h := range api.Routes(ApprovalsPrefix) {
+	for pattern, h := range api.Routes(wire.PathApprovals) {
 		o.Handlers[pattern] = h
 	}
 	return e.images.close, nil
@@ -102,7 +88,7 @@ func newApprovalEngine(ctx context.Context, stateDir string, cfg *Config, cli *c
 	if err != nil {
 		return nil, err
 	}
-	trail, err := audit.OpenTrail(audit.TrailDir(stateDir), audit.TrailOptions{})
+	trail, err := trail.Open(trail.Dir(stateDir), trail.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +128,7 @@ func approvalCaller(r *http.Request) (string, error) {
 	if !ok {
 		return "", errors.New("no identity")
 	}
-	if r.Header.Get(HeaderRole) != RoleAdmin {
+	if r.Header.Get(wire.HeaderRole) != wire.RoleAdmin {
 		return "", fmt.Errorf("%s may not decide on approvals: use the gate's admin UI or API (/.clawguard/api/approvals) or `clawguard approvals` on the sidecar's host", id.Name)
 	}
 	return id.Name, nil
@@ -167,7 +153,7 @@ func (e *approvalEngine) decided(a approvals.Approval) {
 	if by == "" {
 		by = "sidecar" // the timeout, a withdrawal or the shutdown decided
 	}
-	if _, err := e.trail.Append(audit.KindApproval, by, a); err != nil {
+	if _, err := e.trail.Append(trail.KindApproval, by, a); err != nil {
 		e.log.Error("approval decision not recorded in the audit trail", "approval_id", a.ID, "err", err)
 	}
 }
@@ -245,7 +231,7 @@ func (e *approvalEngine) deny(req ExecRequest, who Identity, ar approvals.Reques
 		Command: d.Command, Cwd: ar.Cwd, Env: envNames(req.Env), Resolved: d.Resolved, ApprovalID: d.ApprovalID,
 		Reason: d.Reason, Method: who.Method,
 	}
-	if _, err := e.trail.Append(audit.KindExecDenied, who.Name, rec); err != nil {
+	if _, err := e.trail.Append(trail.KindExecDenied, who.Name, rec); err != nil {
 		e.log.Error("denied exec not recorded in the audit trail", "agent", req.Agent, "err", err)
 	}
 	return Decision{Decision: DecisionDeny, Reason: d.Reason, ApprovalID: d.ApprovalID}

@@ -11,16 +11,17 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/trail"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // admin is how the gate's admin API (and `clawguard approvals`) reach the
 // approvals API.
-var admin = map[string]string{sidecar.HeaderIdentity: "user:ann", sidecar.HeaderMethod: "password", sidecar.HeaderRole: sidecar.RoleAdmin}
+var admin = map[string]string{wire.HeaderIdentity: "user:ann", wire.HeaderMethod: "password", wire.HeaderRole: wire.RoleAdmin}
 
 // agentID is an agent's request as the gate forwards it: no admin role.
-var agentID = map[string]string{sidecar.HeaderIdentity: "device:d1", sidecar.HeaderMethod: "device"}
+var agentID = map[string]string{wire.HeaderIdentity: "device:d1", wire.HeaderMethod: "device"}
 
 // withApprovals writes the approvals file before the daemon starts.
 func withApprovals(t *testing.T, file string) func(*sidecar.DaemonOptions) {
@@ -77,20 +78,20 @@ func waitResult(t *testing.T, ch <-chan execResult) execResult {
 }
 
 // trailRecords reads every record of the daemon's audit trail.
-func trailRecords(t *testing.T, state string) []audit.Record {
+func trailRecords(t *testing.T, state string) []trail.Record {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(audit.TrailDir(state), "trail-*.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(trail.Dir(state), "trail-*.jsonl"))
 	slices.Sort(files)
-	var out []audit.Record
+	var out []trail.Record
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, audit.MaxRecordSize+1)
+		sc.Buffer(nil, trail.MaxRecordSize+1)
 		for sc.Scan() {
-			rec, err := audit.ParseLine(sc.Bytes())
+			rec, err := trail.ParseLine(sc.Bytes())
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
@@ -101,7 +102,7 @@ func trailRecords(t *testing.T, state string) []audit.Record {
 	return out
 }
 
-func fields(t *testing.T, r audit.Record) map[string]any {
+func fields(t *testing.T, r trail.Record) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Fields, &m); err != nil {
@@ -253,20 +254,20 @@ func TestApprovalsSandbox(t *testing.T) {
 			t.Errorf("record without identity or time: %+v", rec)
 		}
 		switch {
-		case rec.Kind == audit.KindApproval && f["state"] == "allowed" && f["decision"] == "allow-once" && rec.Identity != "user:ann":
+		case rec.Kind == trail.KindApproval && f["state"] == "allowed" && f["decision"] == "allow-once" && rec.Identity != "user:ann":
 			t.Errorf("allow-once recorded for %q", rec.Identity)
-		case rec.Kind == audit.KindApproval && f["state"] == "timed_out" && rec.Identity != "sidecar":
+		case rec.Kind == trail.KindApproval && f["state"] == "timed_out" && rec.Identity != "sidecar":
 			t.Errorf("timeout recorded for %q", rec.Identity)
-		case rec.Kind == audit.KindExecDenied && rec.Identity != "device:d1":
+		case rec.Kind == trail.KindExecDenied && rec.Identity != "device:d1":
 			t.Errorf("denied exec recorded for %q: %v", rec.Identity, f)
 		}
 	}
 	// approvals: allow-once, deny, allow-always, deny (sh -c), deny (sh),
 	// timeout; denials: deny, sh -c, sh, 3 unknown-content, host, timeout.
-	if count[audit.KindApproval] != 6 || count[audit.KindExecDenied] != 8 {
+	if count[trail.KindApproval] != 6 || count[trail.KindExecDenied] != 8 {
 		t.Fatalf("trail kinds %v", count)
 	}
-	if rep, err := audit.VerifyTrail(audit.TrailDir(d.state)); err != nil || !rep.OK || rep.Records != uint64(len(recs)) {
+	if rep, err := trail.Verify(trail.Dir(d.state)); err != nil || !rep.OK || rep.Records != uint64(len(recs)) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
@@ -336,13 +337,13 @@ func TestApprovalsElevated(t *testing.T) {
 	denied := 0
 	for _, rec := range trailRecords(t, d.state) {
 		switch rec.Kind {
-		case audit.KindElevated:
+		case trail.KindElevated:
 			f := fields(t, rec)
 			if rec.Identity != "device:d1" || f["agent"] != "ops" {
 				t.Errorf("elevated record %+v %v", rec, f)
 			}
 			runs = append(runs, f)
-		case audit.KindExecDenied:
+		case trail.KindExecDenied:
 			denied++
 		}
 	}
@@ -353,7 +354,7 @@ func TestApprovalsElevated(t *testing.T) {
 	if denied != 5 {
 		t.Fatalf("%d denied execs recorded, want 5", denied)
 	}
-	if rep, err := audit.VerifyTrail(audit.TrailDir(d.state)); err != nil || !rep.OK {
+	if rep, err := trail.Verify(trail.Dir(d.state)); err != nil || !rep.OK {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }

@@ -14,7 +14,9 @@ import (
 // its findings per severity; a permission loosened while it runs shows up
 // at the next run.
 func TestAuditFindingsGauge(t *testing.T) {
-	d := startDaemon(t, `{}`, func(o *sidecar.DaemonOptions) { o.AuditInterval = 300 * time.Millisecond })
+	d := startDaemon(t, `{}`, func(o *sidecar.DaemonOptions) {
+		o.Background = audit.Monitor(300*time.Millisecond, audit.Options{StateDir: o.StateDir, SidecarConfig: o.ConfigPath, SidecarSocket: o.SocketPath}, nil)
+	})
 	gauge := func() map[audit.Severity]float64 {
 		m := d.metrics()
 		out := map[audit.Severity]float64{}

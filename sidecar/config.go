@@ -18,9 +18,6 @@ import (
 	"github.com/clawguard/clawguard/sandbox"
 )
 
-// ConfigFile is the config file's name in the state directory.
-const ConfigFile = "sidecar.json"
-
 // maxConfigBytes bounds the config file read.
 const maxConfigBytes = 4 << 20
 

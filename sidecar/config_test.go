@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/wire"
 )
 
 func TestConfigDefaults(t *testing.T) {
 	state := t.TempDir()
-	cfg, err := LoadConfig(filepath.Join(state, ConfigFile), state) // missing file: defaults
+	cfg, err := LoadConfig(filepath.Join(state, wire.FileSidecarConfig), state) // missing file: defaults
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestConfigFileChecks(t *testing.T) {
 	state := t.TempDir()
-	file := filepath.Join(state, ConfigFile)
+	file := filepath.Join(state, wire.FileSidecarConfig)
 	os.WriteFile(file, []byte(`{"sandboxes": {"*": {"image": "img", "scope": "agent"}}}`), 0o600)
 	cfg, err := LoadConfig(file, state)
 	if err != nil || cfg.Sandboxes["*"].Scope != sandbox.ScopeAgent || cfg.Sandboxes["*"].PidsLimit != sandbox.DefaultPidsLimit {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/wire"
 )
 
 func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +39,7 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	writeJSON(w, http.StatusOK, ExecResponse{
+	wire.WriteJSON(w, http.StatusOK, ExecResponse{
 		ExitCode: res.ExitCode, Stdout: stdout.String(), Stderr: stderr.String(),
 		DurationMS: res.Duration.Milliseconds(), Decision: d.Decision, ApprovalID: d.ApprovalID,
 		TimedOut: res.TimedOut, Cancelled: res.Cancelled, OOMKilled: res.OOMKilled,

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/trail"
 )
 
 // HostConfig configures elevated commands: commands on the gateway host
@@ -84,7 +84,7 @@ type hostRunner struct {
 	// a policy said.
 	enabled bool
 	cfg     HostConfig
-	trail   *audit.Trail
+	trail   *trail.Trail
 	log     *slog.Logger
 }
 
@@ -134,7 +134,7 @@ func (h *hostRunner) Run(ctx context.Context, req ExecRequest, stdout, stderr io
 		Phase: "start", RunID: runID(), Agent: req.Agent, Session: req.Session, Command: approvals.Quote(req.Argv),
 		Exec: d.Exec, Cwd: req.Cwd, Env: envNames(req.Env), Decision: d.Decision, Rule: d.Rule, ApprovalID: d.ApprovalID,
 	}
-	if _, err := h.trail.Append(audit.KindElevated, who.Name, rec); err != nil {
+	if _, err := h.trail.Append(trail.KindElevated, who.Name, rec); err != nil {
 		return RunResult{}, fmt.Errorf("host exec: not run, the audit trail refused the record: %w", err)
 	}
 
@@ -146,7 +146,7 @@ func (h *hostRunner) Run(ctx context.Context, req ExecRequest, stdout, stderr io
 		code := res.ExitCode
 		rec.ExitCode = &code
 	}
-	if _, err := h.trail.Append(audit.KindElevated, who.Name, rec); err != nil {
+	if _, err := h.trail.Append(trail.KindElevated, who.Name, rec); err != nil {
 		h.log.Error("elevated run ended but its exit could not be recorded", "run_id", rec.RunID, "err", err)
 	}
 	return res, runErr

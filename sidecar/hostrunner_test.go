@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/trail"
 )
 
 func TestHostConfig(t *testing.T) {
@@ -36,7 +36,7 @@ func TestHostConfig(t *testing.T) {
 // not the gateway host's, nor anything without an approvals decision that
 // allowed this very request, whatever else sent it.
 func TestHostRunnerRefuses(t *testing.T) {
-	trail, err := audit.OpenTrail(t.TempDir(), audit.TrailOptions{})
+	tr, err := trail.Open(t.TempDir(), trail.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,12 +57,12 @@ func TestHostRunnerRefuses(t *testing.T) {
 		{"an allow without the judged program (exec_allow)", true, withRun(t.Context(), Identity{}, Decision{Allow: true}), req, errNotJudged},
 		{"not elevated", true, withRun(t.Context(), Identity{}, allowed), ExecRequest{Agent: "ops", Argv: []string{"true"}, Target: TargetHost, Cwd: "/"}, errNotJudged},
 	} {
-		h := &hostRunner{enabled: c.enabled, cfg: cfg, trail: trail}
+		h := &hostRunner{enabled: c.enabled, cfg: cfg, trail: tr}
 		if _, err := h.Run(c.ctx, c.req, nil, nil); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
-	if rep, _ := audit.VerifyTrail(trail.Dir()); rep.Records != 0 {
+	if rep, _ := trail.Verify(tr.Dir()); rep.Records != 0 {
 		t.Fatalf("refused runs were recorded as elevated runs: %d records", rep.Records)
 	}
 }

@@ -10,14 +10,7 @@ import (
 	"syscall"
 
 	"github.com/clawguard/clawguard/httpsig"
-)
-
-// Identity headers the gate sets after authenticating a request (and strips
-// from what clients send).
-const (
-	HeaderIdentity = "X-Clawguard-Identity"
-	HeaderMethod   = "X-Clawguard-Method"
-	HeaderDevice   = "X-Clawguard-Device"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // PeerCred is the process on the other end of the unix socket, from the
@@ -68,16 +61,16 @@ func (TrustedHeaders) Verify(r *http.Request, peer PeerCred) (Identity, error) {
 }
 
 func identityFromHeaders(r *http.Request, peer PeerCred) (Identity, error) {
-	vals := r.Header.Values(HeaderIdentity)
+	vals := r.Header.Values(wire.HeaderIdentity)
 	if len(vals) != 1 || !identityRE.MatchString(vals[0]) {
-		return Identity{}, fmt.Errorf("%w: %s must be present once, 1 to 256 printable characters", ErrNoIdentity, HeaderIdentity)
+		return Identity{}, fmt.Errorf("%w: %s must be present once, 1 to 256 printable characters", ErrNoIdentity, wire.HeaderIdentity)
 	}
-	id := Identity{Name: vals[0], Method: r.Header.Get(HeaderMethod), Device: r.Header.Get(HeaderDevice), Peer: peer}
+	id := Identity{Name: vals[0], Method: r.Header.Get(wire.HeaderMethod), Device: r.Header.Get(wire.HeaderDevice), Peer: peer}
 	if !methodRE.MatchString(id.Method) {
-		return Identity{}, fmt.Errorf("%w: malformed %s", ErrNoIdentity, HeaderMethod)
+		return Identity{}, fmt.Errorf("%w: malformed %s", ErrNoIdentity, wire.HeaderMethod)
 	}
 	if id.Device != "" && !identityRE.MatchString(id.Device) {
-		return Identity{}, fmt.Errorf("%w: malformed %s", ErrNoIdentity, HeaderDevice)
+		return Identity{}, fmt.Errorf("%w: malformed %s", ErrNoIdentity, wire.HeaderDevice)
 	}
 	return id, nil
 }

@@ -16,10 +16,8 @@ import (
 	"github.com/clawguard/clawguard/sandbox"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
-
-// SocketFile is the socket's name in the state directory.
-const SocketFile = "sidecar.sock"
 
 // DaemonOptions configure Run.
 type DaemonOptions struct {
@@ -50,10 +48,10 @@ type DaemonOptions struct {
 	// Tailnet, if set, serves the API on a tailnet node too (tailnet.go).
 	// Default nil: the socket only.
 	Tailnet *TailnetOptions
-	// AuditInterval is how often the security audit re-runs to update
-	// clawguard_audit_findings{severity} (audit.go). Default: 15m; negative
-	// turns the periodic audit off.
-	AuditInterval time.Duration
+	// Background, if set, starts work that lives as long as the daemon and
+	// reports through its metrics registry: the CLI's periodic security
+	// audit (audit.Monitor, clawguard_audit_findings). Default nil.
+	Background func(ctx context.Context, reg prometheus.Registerer) error
 }
 
 // shutdownTimeout bounds how long shutdown may take (running commands are
@@ -74,10 +72,10 @@ func Run(ctx context.Context, o DaemonOptions) error {
 		return err
 	}
 	if o.ConfigPath == "" {
-		o.ConfigPath = filepath.Join(o.StateDir, ConfigFile)
+		o.ConfigPath = filepath.Join(o.StateDir, wire.FileSidecarConfig)
 	}
 	if o.SocketPath == "" {
-		o.SocketPath = filepath.Join(o.StateDir, SocketFile)
+		o.SocketPath = filepath.Join(o.StateDir, wire.FileSidecarSocket)
 	}
 	cfg, err := LoadConfig(o.ConfigPath, o.StateDir)
 	if err != nil {
@@ -113,9 +111,11 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := o.startAudit(ctx, reg); err != nil {
-		mgr.Close(context.Background())
-		return err
+	if o.Background != nil {
+		if err := o.Background(ctx, reg); err != nil {
+			mgr.Close(context.Background())
+			return err
+		}
 	}
 	closeApprovals, err := o.plugApprovals(ctx, cfg, cli, mgr, reg)
 	if err != nil {

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/wire"
 )
 
 func (s *Server) handleListSandboxes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"sandboxes": s.opts.Sandboxes.List()})
+	wire.WriteJSON(w, http.StatusOK, map[string]any{"sandboxes": s.opts.Sandboxes.List()})
 }
 
 func (s *Server) handleDeleteSandbox(w http.ResponseWriter, r *http.Request) {
@@ -32,8 +33,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.opts.Sandboxes.Ping(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		wire.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

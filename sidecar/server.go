@@ -6,7 +6,6 @@ package sidecar
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // Options configure a Server.
@@ -213,26 +213,23 @@ type apiError struct {
 	decision *Decision
 }
 
-func (e *apiError) body() map[string]any {
-	b := map[string]any{"error": e.msg, "code": e.code}
+// errorBody is wire.ErrorBody with the policy's decision on a refused exec.
+type errorBody struct {
+	wire.ErrorBody
+	Decision   string `json:"decision,omitempty"`
+	ApprovalID string `json:"approval_id,omitempty"`
+}
+
+func (e *apiError) body() errorBody {
+	b := errorBody{ErrorBody: wire.ErrorBody{Error: e.msg, Code: e.code}}
 	if e.decision != nil {
-		b["decision"] = e.decision.Decision
-		if e.decision.ApprovalID != "" {
-			b["approval_id"] = e.decision.ApprovalID
-		}
+		b.Decision, b.ApprovalID = e.decision.Decision, e.decision.ApprovalID
 	}
 	return b
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.status, e.body())
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	wire.WriteJSON(w, e.status, e.body())
 }
 
 var _ http.Handler = (*Server)(nil)

@@ -29,6 +29,7 @@ import (
 	"github.com/clawguard/clawguard/sandbox/sandboxtest"
 	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // daemon is a sidecar started with sidecar.Run on a real socket, a real
@@ -50,13 +51,13 @@ func startDaemon(t *testing.T, config string, mod func(*sidecar.DaemonOptions)) 
 	cli := sandboxtest.Client(t)
 	d := &daemon{t: t, cli: cli, inst: sandboxtest.Instance(t, cli), state: t.TempDir()}
 	config = strings.NewReplacer("IMAGE", sandboxtest.TestImage(t, cli), "INSTANCE", d.inst).Replace(config)
-	if err := os.WriteFile(filepath.Join(d.state, sidecar.ConfigFile), []byte(config), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(d.state, wire.FileSidecarConfig), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ready := make(chan string, 1)
 	// The periodic security audit is off unless a test turns it on: it
 	// costs a second of CPU per daemon.
-	opts := sidecar.DaemonOptions{StateDir: d.state, Ready: func(s string) { ready <- s }, Secrets: testVault(t, d.state), AuditInterval: -1}
+	opts := sidecar.DaemonOptions{StateDir: d.state, Ready: func(s string) { ready <- s }, Secrets: testVault(t, d.state)}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -105,7 +106,7 @@ func testVault(t *testing.T, state string) *vault.Vault {
 	return v
 }
 
-var local = map[string]string{sidecar.HeaderIdentity: "local", sidecar.HeaderMethod: "local"}
+var local = map[string]string{wire.HeaderIdentity: "local", wire.HeaderMethod: "local"}
 
 // do sends a request with the given headers and decodes a JSON answer.
 func (d *daemon) do(method, path string, body any, hdr map[string]string) (int, map[string]any) {
@@ -233,8 +234,8 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("no identity: %d %v", code, body)
 	}
 	req, _ := http.NewRequest("POST", "http://sidecar/v1/exec", strings.NewReader(`{}`))
-	req.Header.Add(sidecar.HeaderIdentity, "local")
-	req.Header.Add(sidecar.HeaderIdentity, "token:admin")
+	req.Header.Add(wire.HeaderIdentity, "local")
+	req.Header.Add(wire.HeaderIdentity, "token:admin")
 	if resp, err := d.http.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("two identities: %v %v", resp, err)
 	}
@@ -371,7 +372,7 @@ func TestStream(t *testing.T) {
 	d := startDaemon(t, apiConfig, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	hdr := http.Header{sidecar.HeaderIdentity: {"device:abc"}, sidecar.HeaderMethod: {"device"}}
+	hdr := http.Header{wire.HeaderIdentity: {"device:abc"}, wire.HeaderMethod: {"device"}}
 
 	c, _, err := d.dialStream(ctx, hdr)
 	if err != nil {
@@ -419,7 +420,7 @@ func TestStream(t *testing.T) {
 	waitFor(t, "the sandbox to start", func() bool { return len(sandboxtest.Containers(t, d.cli, d.inst)) > 0 })
 	c.CloseNow()
 	waitFor(t, "the command to be killed after the client disconnected", func() bool {
-		_, body := d.do("GET", "/v1/sandboxes", nil, map[string]string{sidecar.HeaderIdentity: "local"})
+		_, body := d.do("GET", "/v1/sandboxes", nil, map[string]string{wire.HeaderIdentity: "local"})
 		list, _ := body["sandboxes"].([]any)
 		for _, sb := range list {
 			if sb := sb.(map[string]any); sb["session"] == "ws2" && sb["running_commands"] == 0.0 {
@@ -507,7 +508,7 @@ func TestMain(m *testing.M) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}
 		req, _ := http.NewRequest("GET", "http://sidecar/healthz", nil)
-		req.Header.Set(sidecar.HeaderIdentity, "local")
+		req.Header.Set(wire.HeaderIdentity, "local")
 		resp, err := c.Do(req)
 		if err != nil {
 			fmt.Println(err)
@@ -532,8 +533,8 @@ func TestSignedIdentity(t *testing.T) {
 	})
 	send := func(sign func(*http.Request)) int {
 		req, _ := http.NewRequest("GET", "http://sidecar/v1/sandboxes", nil)
-		req.Header.Set(sidecar.HeaderIdentity, "token:ci")
-		req.Header.Set(sidecar.HeaderMethod, "token")
+		req.Header.Set(wire.HeaderIdentity, "token:ci")
+		req.Header.Set(wire.HeaderMethod, "token")
 		if sign != nil {
 			sign(req)
 		}
@@ -567,7 +568,7 @@ func TestSignedIdentity(t *testing.T) {
 	if resp, err := d.http.Do(replay); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("replayed signature accepted: %v %v", resp, err)
 	}
-	if code := send(func(r *http.Request) { signWith(key)(r); r.Header.Set(sidecar.HeaderIdentity, "local") }); code != 401 {
+	if code := send(func(r *http.Request) { signWith(key)(r); r.Header.Set(wire.HeaderIdentity, "local") }); code != 401 {
 		t.Fatalf("identity changed after signing: %d", code)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // TestSidecarOverTailnet is the multi-host setup with two tsnet nodes in
@@ -159,8 +160,8 @@ http://:%d {
 	// identity headers it forges.
 	direct := func(c *tsnettest.Client, path string) (int, string) {
 		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s:%d%s", ip, tport, path), nil)
-		req.Header.Set(sidecar.HeaderIdentity, "local")
-		req.Header.Set(sidecar.HeaderMethod, "local")
+		req.Header.Set(wire.HeaderIdentity, "local")
+		req.Header.Set(wire.HeaderMethod, "local")
 		resp, err := c.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -233,7 +234,7 @@ func TestSidecarTailnetRefusals(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			state := t.TempDir()
-			if err := os.WriteFile(filepath.Join(state, sidecar.ConfigFile), []byte(strings.ReplaceAll(c.config, "INSTANCE", inst)), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(state, wire.FileSidecarConfig), []byte(strings.ReplaceAll(c.config, "INSTANCE", inst)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			secrets := testVault(t, state)
@@ -247,7 +248,7 @@ func TestSidecarTailnetRefusals(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Run: %v, want an error saying %q", err, c.want)
 			}
-			if _, err := os.Stat(filepath.Join(state, sidecar.SocketFile)); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(state, wire.FileSidecarSocket)); !os.IsNotExist(err) {
 				t.Errorf("socket left behind: %v", err)
 			}
 			if h := tsnet.Health(); len(h) != 0 {

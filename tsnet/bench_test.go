@@ -1,4 +1,4 @@
-package tsnet
+package tsnet_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
@@ -21,16 +22,16 @@ func BenchmarkIdentify(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tn := tsnettest.Start(b, nil)
-	s, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true}.Resolve("bench", b.TempDir())
+	s, err := tsnet.NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true}.Resolve("bench", b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := Listen("bench", s, 9000, nil)
+	ln, err := tsnet.Listen("bench", s, 9000, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	ip := waitNode(b, ctx, "bench")
+	ip := tsnettest.WaitNode(b, ctx, "bench")
 	client := tn.Client(b, ctx, "client")
 	out, err := client.Srv.Dial(ctx, "tcp", fmt.Sprintf("%s:9000", ip))
 	if err != nil {
@@ -42,19 +43,22 @@ func BenchmarkIdentify(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer in.Close()
-	a := in.LocalAddr().(*connAddr)
-	req := httptest.NewRequestWithContext(context.WithValue(ctx, http.LocalAddrContextKey, a), "GET", "/", nil)
+	lc, err := tsnet.Server("bench").LocalClient()
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequestWithContext(context.WithValue(ctx, http.LocalAddrContextKey, in.LocalAddr()), "GET", "/", nil)
 
 	b.Run("whois", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := a.node.lc.WhoIs(ctx, a.remote.String()); err != nil {
+			if _, err := lc.WhoIs(ctx, in.RemoteAddr().String()); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("cached", func(b *testing.B) {
 		for b.Loop() {
-			if p, ok, err := Identify(req); err != nil || !ok || p.LoginName != client.Login {
+			if p, ok, err := tsnet.Identify(req); err != nil || !ok || p.LoginName != client.Login {
 				b.Fatalf("Identify = %+v, %v, %v", p, ok, err)
 			}
 		}

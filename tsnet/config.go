@@ -93,16 +93,13 @@ var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])
 // tagRE is Tailscale's tag syntax: "tag:" and a name starting with a letter.
 var tagRE = regexp.MustCompile(`^tag:[A-Za-z][A-Za-z0-9-]{0,79}$`)
 
-// secretRE matches a value that is exactly one secret placeholder.
-var secretRE = regexp.MustCompile(`^\{(env|file|vault)\.[^{}]+\}$`)
-
 // Validate checks the node's configuration without resolving secrets.
 // Errors name the option; none contains the auth key.
 func (c NodeConfig) Validate(name string) error {
 	if err := ValidNodeName(name); err != nil {
 		return err
 	}
-	if c.AuthKey != "" && !secretRE.MatchString(c.AuthKey) {
+	if c.AuthKey != "" && !isSecretRef(c.AuthKey) {
 		return fmt.Errorf("node %s: auth_key must be one placeholder ({env.NAME}, {file./path} or {vault.NAME}), not a literal key: a literal key would be readable in the config and the admin API", name)
 	}
 	if c.ControlURL != "" {
@@ -186,4 +183,10 @@ func resolveSecret(raw, stateDir string) (string, error) {
 		return "", errors.New(raw + ": empty")
 	}
 	return v, nil
+}
+
+// isSecretRef reports whether v is exactly one secret placeholder.
+func isSecretRef(v string) bool {
+	_, _, ok := secretref.Single(v)
+	return ok
 }

@@ -37,19 +37,6 @@ func NewDialer(name string, s Settings, log *zap.Logger) (*Dialer, error) {
 	return &Dialer{n: n}, nil
 }
 
-// Dialer returns a Dialer through the node called name with this config's
-// settings for it (the defaults for a node the app does not name).
-func (a *App) Dialer(name string) (*Dialer, error) {
-	if err := ValidNodeName(name); err != nil {
-		return nil, fmt.Errorf("tailnet: %w", err)
-	}
-	s, err := a.nodes.get(name, a.StateDir)
-	if err != nil {
-		return nil, fmt.Errorf("tailnet: %w", err)
-	}
-	return NewDialer(name, s, a.log)
-}
-
 // Node is the name of the node the Dialer dials through.
 func (d *Dialer) Node() string { return d.n.name }
 
@@ -60,13 +47,13 @@ func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, e
 	n := d.n
 	select {
 	case <-n.done: // checked first: a stopped node is also ready
-		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, errNodeClosed)
+		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, ErrNodeClosed)
 	default:
 	}
 	select {
 	case <-n.ready:
 	case <-n.done:
-		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, errNodeClosed)
+		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, ErrNodeClosed)
 	case <-ctx.Done():
 		return nil, d.notUp(address, ctx.Err())
 	}
@@ -103,4 +90,5 @@ func (d *Dialer) Close() error {
 	return nil
 }
 
-var errNodeClosed = errors.New("the node has stopped")
+// ErrNodeClosed is the error of a dial through a node that has stopped.
+var ErrNodeClosed = errors.New("the node has stopped")

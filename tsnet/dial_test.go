@@ -1,4 +1,4 @@
-package tsnet
+package tsnet_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"tailscale.com/tstest"
 	"tailscale.com/tstest/integration/testcontrol"
 
+	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
@@ -20,25 +21,25 @@ import (
 // seen there as itself, and stops with its last Dialer.
 func TestDialer(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
 	tn := tsnettest.Start(t, func(c *testcontrol.Server) { c.TagOwners = map[string][]string{"tag:gate": nil} })
 	serveWhoamiNode(t, tn, 8080)
 
-	gw, err := NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true, Tags: []string{"tag:gate"}}.Resolve("gw", t.TempDir())
+	gw, err := tsnet.NodeConfig{ControlURL: tn.ControlURL, Ephemeral: true, Tags: []string{"tag:gate"}}.Resolve("gw", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDialer("gw", gw, nil)
+	d, err := tsnet.NewDialer("gw", gw, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	ip := waitNode(t, ctx, "side")
-	waitNode(t, ctx, "gw")
-	if h, _ := NodeStatus("gw"); h.Dialers != 1 || len(h.Listeners) != 0 {
+	ip := tsnettest.WaitNode(t, ctx, "side")
+	tsnettest.WaitNode(t, ctx, "gw")
+	if h, _ := tsnet.NodeStatus("gw"); h.Dialers != 1 || len(h.Listeners) != 0 {
 		t.Errorf("gw health: %+v, want 1 dialer and no listener", h)
 	}
 
@@ -47,7 +48,7 @@ func TestDialer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET through the dialer: %v", err)
 	}
-	a := decodeAnswer(t, res)
+	a := tsnettest.DecodeAnswer(t, res)
 	if !a.OverTailnet || a.Error != "" || !strings.HasPrefix(a.Peer.NodeName, "gw.") || len(a.Peer.Tags) != 1 || a.Peer.Tags[0] != "tag:gate" {
 		t.Fatalf("side saw %+v; want tagged node gw", a)
 	}
@@ -56,16 +57,16 @@ func TestDialer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET side by its MagicDNS name: %v", err)
 	}
-	if a := decodeAnswer(t, res); !strings.HasPrefix(a.Peer.NodeName, "gw.") {
+	if a := tsnettest.DecodeAnswer(t, res); !strings.HasPrefix(a.Peer.NodeName, "gw.") {
 		t.Fatalf("by name: %+v", a)
 	}
 
 	d.Close()
-	if _, ok := NodeStatus("gw"); ok {
+	if _, ok := tsnet.NodeStatus("gw"); ok {
 		t.Error("node gw still running after its only Dialer closed")
 	}
-	if _, err := d.Dial(ctx, "tcp", fmt.Sprintf("%s:8080", ip)); !errors.Is(err, errNodeClosed) {
-		t.Errorf("dial after close: %v, want %v", err, errNodeClosed)
+	if _, err := d.Dial(ctx, "tcp", fmt.Sprintf("%s:8080", ip)); !errors.Is(err, tsnet.ErrNodeClosed) {
+		t.Errorf("dial after close: %v, want %v", err, tsnet.ErrNodeClosed)
 	}
 }
 
@@ -73,13 +74,13 @@ func TestDialer(t *testing.T) {
 // when the caller's deadline passes, saying what state the node is in.
 func TestDialerNodeDown(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	s, err := NodeConfig{ControlURL: closed, Ephemeral: true}.Resolve("down", t.TempDir())
+	s, err := tsnet.NodeConfig{ControlURL: closed, Ephemeral: true}.Resolve("down", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDialer("down", s, nil)
+	d, err := tsnet.NewDialer("down", s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestDialerNodeDown(t *testing.T) {
 		t.Errorf("dial took %v past its deadline", took)
 	}
 	t.Logf("error: %v", err)
-	if _, err := NewDialer("Bad Name", s, nil); err == nil {
+	if _, err := tsnet.NewDialer("Bad Name", s, nil); err == nil {
 		t.Error("NewDialer accepted an invalid node name")
 	}
 }

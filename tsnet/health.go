@@ -69,10 +69,10 @@ var nodeUpDesc = prometheus.NewDesc("clawguard_tailnet_node_up",
 	"Whether the tailnet node is on the tailnet and serving (1) or not (0: starting, needs login, failed).",
 	[]string{"node"}, nil)
 
-// configNodes are the nodes of one Caddy config: the declared ones and
-// those its listeners use with default settings. It is also the config's
-// collector of clawguard_tailnet_node_up, read live at scrape time.
-type configNodes struct {
+// NodeSet is the nodes of one config: the declared ones and those its
+// listeners use with default settings. It is also the config's collector
+// of clawguard_tailnet_node_up, read live at scrape time.
+type NodeSet struct {
 	mu       sync.Mutex
 	settings map[string]Settings // resolved, by node name
 }
@@ -81,15 +81,25 @@ type configNodes struct {
 // the named nodes, for a program without Caddy (the sidecar) to register
 // in its own registry.
 func NewNodeUpCollector(names ...string) prometheus.Collector {
-	c := &configNodes{settings: make(map[string]Settings, len(names))}
+	c := NewNodeSet()
 	for _, n := range names {
-		c.settings[n] = Settings{}
+		c.Set(n, Settings{})
 	}
 	return c
 }
 
-// get returns the settings of node name, defaults for an undeclared one.
-func (c *configNodes) get(name, stateDir string) (Settings, error) {
+// NewNodeSet returns an empty NodeSet.
+func NewNodeSet() *NodeSet { return &NodeSet{settings: map[string]Settings{}} }
+
+// Set declares node name with its resolved settings.
+func (c *NodeSet) Set(name string, s Settings) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.settings[name] = s
+}
+
+// Get returns the settings of node name, defaults for an undeclared one.
+func (c *NodeSet) Get(name, stateDir string) (Settings, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s, ok := c.settings[name]; ok {
@@ -103,9 +113,9 @@ func (c *configNodes) get(name, stateDir string) (Settings, error) {
 	return s, nil
 }
 
-func (c *configNodes) Describe(ch chan<- *prometheus.Desc) { ch <- nodeUpDesc }
+func (c *NodeSet) Describe(ch chan<- *prometheus.Desc) { ch <- nodeUpDesc }
 
-func (c *configNodes) Collect(ch chan<- prometheus.Metric) {
+func (c *NodeSet) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	names := slices.Collect(maps.Keys(c.settings))
 	c.mu.Unlock()
@@ -118,4 +128,4 @@ func (c *configNodes) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-var _ prometheus.Collector = (*configNodes)(nil)
+var _ prometheus.Collector = (*NodeSet)(nil)

@@ -86,6 +86,22 @@ func (p *pool) current(name string) *node {
 	return p.byName[name]
 }
 
+// Server returns the Tailscale server of the node called name once it has
+// started, or nil: for tests that wait on its DERP home or check that a
+// reload kept the very same node.
+func Server(name string) *ts.Server {
+	n := nodes.current(name)
+	if n == nil {
+		return nil
+	}
+	select {
+	case <-n.ready:
+		return n.srv
+	default:
+		return nil
+	}
+}
+
 // all returns the newest node of every name.
 func (p *pool) all() []*node {
 	p.mu.Lock()
@@ -138,11 +154,16 @@ func newNode(name string, s Settings, prev *node, log *zap.Logger) *node {
 	return n
 }
 
-// Retry delays after a failed start; a var so tests can shorten them.
+// Retry delays after a failed start: retryMin, doubling up to retryMax.
 var (
 	retryMin = time.Second
 	retryMax = time.Minute
 )
+
+// SetRetry sets how long a node waits before it tries a failed start
+// again: first, then doubling up to most (default 1 s and 1 min). Tests of
+// failing nodes shorten it; call it before any node starts.
+func SetRetry(first, most time.Duration) { retryMin, retryMax = first, most }
 
 // run starts the tsnet server in the background, so a slow or unreachable
 // control server never holds up Caddy's config load, retries failed starts

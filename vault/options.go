@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 // PassphraseEnv names the environment variable Open reads for a passphrase.
@@ -55,7 +57,7 @@ type Options struct {
 }
 
 // Path returns the vault file of a state directory: <stateDir>/vault.json.
-func Path(stateDir string) string { return filepath.Join(stateDir, "vault.json") }
+func Path(stateDir string) string { return filepath.Join(stateDir, wire.FileVault) }
 
 // Open opens the vault in stateDir. The key comes from
 // CLAWGUARD_VAULT_PASSPHRASE when it is set and non-empty, else from the

@@ -50,6 +50,7 @@ import (
 	"github.com/clawguard/clawguard/sandbox"
 	"github.com/clawguard/clawguard/sandbox/sandboxtest"
 	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/wire"
 )
 
 type stats struct {
@@ -359,7 +360,7 @@ func apiServer(m *sandbox.Manager, state string) (func() (time.Duration, error),
 	body := []byte(`{"agent":"plain","session":"api","argv":["/bin/true"]}`)
 	once := func() (time.Duration, error) {
 		req, _ := http.NewRequest("POST", "http://sidecar/v1/exec", bytes.NewReader(body))
-		req.Header.Set(sidecar.HeaderIdentity, "local")
+		req.Header.Set(wire.HeaderIdentity, "local")
 		start := time.Now()
 		resp, err := hc.Do(req)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/caddymodule"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/pairing"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
 )

@@ -18,6 +18,7 @@ import (
 	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // The verbs that answer asks talk to the sidecar's approvals API over its
@@ -36,8 +37,8 @@ type askFlags struct {
 func addAskFlags(fs *flag.FlagSet) askFlags {
 	return askFlags{
 		stateDir: stateDirFlag(fs),
-		socket:   fs.String("socket", "", "the sidecar's socket (default <state_dir>/"+sidecar.SocketFile+")"),
-		config:   fs.String("config", "", "the sidecar's config, for its identity_keys (default <state_dir>/"+sidecar.ConfigFile+")"),
+		socket:   fs.String("socket", "", "the sidecar's socket (default <state_dir>/"+wire.FileSidecarSocket+")"),
+		config:   fs.String("config", "", "the sidecar's config, for its identity_keys (default <state_dir>/"+wire.FileSidecarConfig+")"),
 		asJSON:   fs.Bool("json", false, "print the answer as JSON"),
 	}
 }
@@ -58,7 +59,7 @@ func (f askFlags) client() (*sidecarClient, error) {
 	}
 	c := &sidecarClient{socket: *f.socket}
 	if c.socket == "" {
-		c.socket = filepath.Join(dir, sidecar.SocketFile)
+		c.socket = filepath.Join(dir, wire.FileSidecarSocket)
 	}
 	u, err := user.Current()
 	if err != nil {
@@ -67,7 +68,7 @@ func (f askFlags) client() (*sidecarClient, error) {
 	c.who = "unix:" + u.Username
 	cfgPath := *f.config
 	if cfgPath == "" {
-		cfgPath = filepath.Join(dir, sidecar.ConfigFile)
+		cfgPath = filepath.Join(dir, wire.FileSidecarConfig)
 	}
 	cfg, err := sidecar.LoadConfig(cfgPath, dir)
 	if err != nil {
@@ -104,9 +105,9 @@ func (f askFlags) client() (*sidecarClient, error) {
 // sidecar requires signed identities. Refusals are *refusal.
 func (c *sidecarClient) do(ctx context.Context, method, path string, body, out any) error {
 	err := callJSON(ctx, c.http, method, "http://sidecar"+path, body, out, func(req *http.Request) error {
-		req.Header.Set(sidecar.HeaderIdentity, c.who)
-		req.Header.Set(sidecar.HeaderMethod, "unix")
-		req.Header.Set(sidecar.HeaderRole, sidecar.RoleAdmin)
+		req.Header.Set(wire.HeaderIdentity, c.who)
+		req.Header.Set(wire.HeaderMethod, "unix")
+		req.Header.Set(wire.HeaderRole, wire.RoleAdmin)
 		if c.key == nil {
 			return nil
 		}
@@ -136,7 +137,7 @@ func approvalsList(ctx context.Context, c *cli, args []string) error {
 	var out struct {
 		Approvals []approvals.Approval `json:"approvals"`
 	}
-	if err := sc.do(ctx, "GET", sidecar.ApprovalsPrefix+"?state="+*state, nil, &out); err != nil {
+	if err := sc.do(ctx, "GET", wire.PathApprovals+"?state="+*state, nil, &out); err != nil {
 		return err
 	}
 	if *f.asJSON {
@@ -194,7 +195,7 @@ func approvalsAnswer(ctx context.Context, c *cli, choice approvals.Choice, args 
 		return err
 	}
 	var a approvals.Approval
-	if err := sc.do(ctx, "POST", sidecar.ApprovalsPrefix+"/"+id, body, &a); err != nil {
+	if err := sc.do(ctx, "POST", wire.PathApprovals+"/"+id, body, &a); err != nil {
 		var se *refusal
 		if errors.As(err, &se) && se.code == "allow_always_refused" {
 			return fmt.Errorf("%s; it is still pending: allow once or deny it", se.msg)

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/approvals"
-	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/httpsig"
 	"github.com/clawguard/clawguard/sandbox/sandboxtest"
 	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/trail"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // TestApprovalsCLI answers asks with `clawguard approvals` against a real
@@ -38,10 +39,10 @@ func TestApprovalsCLI(t *testing.T) {
 	if err := v.Set("sidecar-identity", key); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, sidecar.ConfigFile), []byte(`{"instance": "`+inst+`", "identity_keys": {"gate1": "sidecar-identity"},
+	os.WriteFile(filepath.Join(dir, wire.FileSidecarConfig), []byte(`{"instance": "`+inst+`", "identity_keys": {"gate1": "sidecar-identity"},
 	  "sandboxes": {"*": {"image": "`+sandboxtest.TestImage(t, dcli)+`"}}}`), 0o600)
 	os.WriteFile(approvals.DefaultPath(dir), []byte(`{"version": 1, "defaults": {"mode": "ask", "ask_timeout": "1m"}}`), 0o600)
-	socket := filepath.Join(dir, sidecar.SocketFile)
+	socket := filepath.Join(dir, wire.FileSidecarSocket)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
@@ -68,7 +69,7 @@ func TestApprovalsCLI(t *testing.T) {
 		go func() {
 			b, _ := json.Marshal(map[string]any{"agent": "main", "session": "s1", "argv": argv})
 			req, _ := http.NewRequest("POST", "http://sidecar/v1/exec", bytes.NewReader(b))
-			req.Header.Set(sidecar.HeaderIdentity, "device:d1")
+			req.Header.Set(wire.HeaderIdentity, "device:d1")
 			httpsig.SignIdentity(req, "gate1", key)
 			resp, err := hc.Do(req)
 			if err != nil {
@@ -171,8 +172,8 @@ func TestApprovalsCLI(t *testing.T) {
 	wantCode(t, runCLI(nil, nil, cliArgs("approvals", "deny", "a", "b")...), 2, "unexpected argument")
 	wantCode(t, runCLI(nil, nil, cliArgs("approvals", "list", "--state", "bogus")...), 1, "not one of pending")
 	req, _ := http.NewRequest("GET", "http://sidecar/v1/approvals", nil)
-	req.Header.Set(sidecar.HeaderIdentity, who)
-	req.Header.Set(sidecar.HeaderRole, sidecar.RoleAdmin)
+	req.Header.Set(wire.HeaderIdentity, who)
+	req.Header.Set(wire.HeaderRole, wire.RoleAdmin)
 	if resp, err := hc.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("unsigned list: %v %v", resp, err)
 	}
@@ -183,7 +184,7 @@ func TestApprovalsCLI(t *testing.T) {
 	if !strings.Contains(r.stdout, "OK: ") {
 		t.Fatalf("verify-trail: %q", r.stdout)
 	}
-	path := filepath.Join(audit.TrailDir(dir), "trail-000001.jsonl")
+	path := filepath.Join(trail.Dir(dir), "trail-000001.jsonl")
 	b, _ := os.ReadFile(path)
 	if bytes.Count(b, []byte(`"identity":"`+who+`"`)) != 4 {
 		t.Fatalf("the trail does not name %s as the decider of 4 asks:\n%s", who, b)

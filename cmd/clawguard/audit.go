@@ -15,6 +15,7 @@ import (
 
 	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/trail"
 )
 
 func init() {
@@ -238,10 +239,10 @@ func auditVerifyTrail(c *cli, args []string) error {
 	}
 	dir := *trailDir
 	if dir == "" {
-		dir = audit.TrailDir(statedir.Resolve(*dirFlag))
+		dir = trail.Dir(statedir.Resolve(*dirFlag))
 	}
-	rep, err := audit.VerifyTrail(dir)
-	var broken *audit.TrailBreak
+	rep, err := trail.Verify(dir)
+	var broken *trail.Break
 	if err != nil && !errors.As(err, &broken) {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clawguard/clawguard/audit"
+	"github.com/clawguard/clawguard/trail"
 )
 
 func TestAuditVerifyTrailCLI(t *testing.T) {
@@ -18,12 +18,12 @@ func TestAuditVerifyTrailCLI(t *testing.T) {
 	if !strings.Contains(r.stdout, "OK: 0 records") {
 		t.Fatalf("empty trail: %q", r.stdout)
 	}
-	tr, err := audit.OpenTrail(audit.TrailDir(state), audit.TrailOptions{})
+	tr, err := trail.Open(trail.Dir(state), trail.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, who := range []string{"user:ann", "device:ab", "local"} {
-		if _, err := tr.Append(audit.KindApproval, who, map[string]string{"decision": "deny"}); err != nil {
+		if _, err := tr.Append(trail.KindApproval, who, map[string]string{"decision": "deny"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -34,7 +34,7 @@ func TestAuditVerifyTrailCLI(t *testing.T) {
 	}
 
 	// Change one identity on line 2.
-	path := filepath.Join(audit.TrailDir(state), "trail-000001.jsonl")
+	path := filepath.Join(trail.Dir(state), "trail-000001.jsonl")
 	b, _ := os.ReadFile(path)
 	os.WriteFile(path, bytes.Replace(b, []byte("device:ab"), []byte("device:zz"), 1), 0o600)
 	r = runCLI(nil, nil, "audit", "verify-trail", "--state-dir", state)
@@ -42,9 +42,9 @@ func TestAuditVerifyTrailCLI(t *testing.T) {
 	if !strings.Contains(r.stdout, "trail-000001.jsonl line 2 (seq 2)") || !strings.Contains(r.stdout, "edited") {
 		t.Fatalf("%q", r.stdout)
 	}
-	r = runCLI(nil, nil, "audit", "verify-trail", "--dir", audit.TrailDir(state), "--json")
+	r = runCLI(nil, nil, "audit", "verify-trail", "--dir", trail.Dir(state), "--json")
 	wantCode(t, r, 1)
-	var rep audit.TrailReport
+	var rep trail.Report
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatal(err)
 	}

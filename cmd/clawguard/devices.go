@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/caddymodule"
-	"github.com/clawguard/clawguard/caddymodule/pairing"
+	"github.com/clawguard/clawguard/pairing"
 )
 
 func init() {

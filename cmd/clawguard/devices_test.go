@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/internal/testcaddy"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
 	"github.com/clawguard/clawguard/vault"
 )
 

@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/clawguard/clawguard/caddymodule/pairing"
 	"github.com/clawguard/clawguard/pairclient"
+	"github.com/clawguard/clawguard/pairing"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
 )

@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/approvals"
+	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/wire"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func init() {
@@ -24,9 +27,9 @@ func init() {
 func runSidecar(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("sidecar", "sidecar [--state-dir DIR] [--config FILE] [--socket PATH] [--log-format json|text] [--log-level LEVEL] [--audit-interval 15m] [--check [--json]] "+tailnetUsage)
 	sd := stateDirFlag(fs)
-	config := fs.String("config", "", "config file (default <state_dir>/"+sidecar.ConfigFile+"; a missing file means defaults: the approvals policy decides, no host commands)")
-	socket := fs.String("socket", "", "unix socket path, mode 0600 (default <state_dir>/"+sidecar.SocketFile+"); the sidecar never listens on TCP (beyond --tailnet)")
-	auditEvery := fs.Duration("audit-interval", sidecar.DefaultAuditInterval, "how often to re-run the security audit for clawguard_audit_findings (0 or less: never)")
+	config := fs.String("config", "", "config file (default <state_dir>/"+wire.FileSidecarConfig+"; a missing file means defaults: the approvals policy decides, no host commands)")
+	socket := fs.String("socket", "", "unix socket path, mode 0600 (default <state_dir>/"+wire.FileSidecarSocket+"); the sidecar never listens on TCP (beyond --tailnet)")
+	auditEvery := fs.Duration("audit-interval", audit.DefaultMonitorInterval, "how often to re-run the security audit for clawguard_audit_findings (0 or less: never)")
 	format := fs.String("log-format", "json", "log format: json or text (logs go to stderr)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	check := fs.Bool("check", false, "validate the config file and exit (prints the effective config with --json)")
@@ -52,7 +55,7 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 	}
 	cfgPath := *config
 	if cfgPath == "" {
-		cfgPath = filepath.Join(dir, sidecar.ConfigFile)
+		cfgPath = filepath.Join(dir, wire.FileSidecarConfig)
 	}
 	if *check {
 		cfg, err := sidecar.LoadConfig(cfgPath, dir)
@@ -80,7 +83,9 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	return sidecar.Run(ctx, sidecar.DaemonOptions{StateDir: dir, ConfigPath: cfgPath, SocketPath: *socket, Logger: logger, Tailnet: tailnet, AuditInterval: auditInterval(*auditEvery)})
+	return sidecar.Run(ctx, sidecar.DaemonOptions{StateDir: dir, ConfigPath: cfgPath, SocketPath: *socket, Logger: logger, Tailnet: tailnet,
+		Background: sidecarAudit(*auditEvery, audit.Options{StateDir: dir, SidecarConfig: cfgPath, SidecarSocket: *socket}, logger),
+	})
 }
 
 func sidecarLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -98,11 +103,11 @@ func sidecarLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, usageError{fmt.Sprintf("--log-format %q: json or text", format)}
 }
 
-// auditInterval maps the flag to DaemonOptions.AuditInterval, where zero
-// means the default and negative means off.
-func auditInterval(d time.Duration) time.Duration {
-	if d <= 0 {
-		return -1
+// sidecarAudit is the sidecar's periodic security audit, every interval;
+// zero or less turns it off.
+func sidecarAudit(every time.Duration, opts audit.Options, log *slog.Logger) func(context.Context, prometheus.Registerer) error {
+	if every <= 0 {
+		return nil
 	}
-	return d
+	return audit.Monitor(every, opts, func(err error) { log.Warn("security audit failed", "err", err) })
 }

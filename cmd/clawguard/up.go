@@ -24,9 +24,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/clawguard/clawguard/caddymodule"
-	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
 	"github.com/clawguard/clawguard/vault"
+	"github.com/clawguard/clawguard/wire"
 )
 
 func init() {
@@ -121,7 +121,7 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	sup := &supervisor{out: out, env: append(os.Environ(), statedir.EnvVar+"="+o.stateDir)}
 	// The sidecar first, so Caddy's routes to its socket work from the start.
 	sup.start(ctx, "sidecar", []string{self, "sidecar", "--state-dir", o.stateDir, "--log-format", "text"})
-	socket := filepath.Join(o.stateDir, sidecar.SocketFile)
+	socket := filepath.Join(o.stateDir, wire.FileSidecarSocket)
 	if err := sup.waitFor(ctx, 30*time.Second, socketAccepts(socket)); err != nil {
 		sup.stop()
 		return fmt.Errorf("up: the sidecar did not come up: %w", err)
@@ -203,7 +203,7 @@ func writeUpCaddyfile(o upOptions, host, port string) (string, error) {
 	err := tmpl.Execute(&b, map[string]string{
 		"Admin": o.admin, "AdminListen": o.adminListen, "Port": port, "Host": host,
 		"StateDir": o.stateDir, "Upstream": o.upstream,
-		"Socket": filepath.Join(o.stateDir, sidecar.SocketFile), "MetricsHost": mhost, "MetricsPort": mport,
+		"Socket": filepath.Join(o.stateDir, wire.FileSidecarSocket), "MetricsHost": mhost, "MetricsPort": mport,
 	})
 	if err != nil {
 		return "", fmt.Errorf("up: rendering Caddyfile: %w", err)
@@ -238,7 +238,7 @@ func startDemoUpstream() (addr string, stop func(), err error) {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "clawguard demo upstream: hello %s (method %s)\nWebSocket echo at /ws\n",
-			r.Header.Get("X-Clawguard-Identity"), r.Header.Get("X-Clawguard-Method"))
+			r.Header.Get(wire.HeaderIdentity), r.Header.Get(wire.HeaderMethod))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)

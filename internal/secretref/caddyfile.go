@@ -3,15 +3,19 @@ package secretref
 import (
 	"fmt"
 	"regexp"
-
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
+
+// Dispenser is the part of Caddy's caddyfile.Dispenser that ArgErr needs,
+// so this package stays Caddy-free.
+type Dispenser interface {
+	Errf(format string, args ...any) error
+}
 
 // ArgErr is Caddy's argument-count error for option without the token the
 // dispenser stopped at: that token may be a secret on the wrong line (a
 // key after its placeholder, a token list's continuation), and config
 // errors end up in logs.
-func ArgErr(d *caddyfile.Dispenser, option, want string) error {
+func ArgErr(d Dispenser, option, want string) error {
 	return d.Errf("%s: wrong argument count (%s)", option, want)
 }
 

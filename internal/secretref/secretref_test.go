@@ -60,3 +60,66 @@ func TestResolve(t *testing.T) {
 		t.Errorf("vault placeholder: err %v, vault calls %d", err, calls)
 	}
 }
+
+func TestResolveSyntax(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(file, []byte("k3y\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SECRETREF_TEST", "v")
+	none := func(string) ([]byte, error) { return nil, errors.New("no vault") }
+	for raw, want := range map[string]string{
+		`\{env.SECRETREF_TEST\}`: "{env.SECRETREF_TEST}",
+		`a\b`:                    `a\b`,
+		"{unclosed":              "{unclosed",
+		"x}":                     "x}",
+		"{file." + file + "}":    "k3y",
+		"{env.SECRETREF_TEST}{env.SECRETREF_TEST}": "vv",
+	} {
+		if got, err := Resolve(raw, none); err != nil || got != want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for raw, want := range map[string]string{
+		"{file./nonexistent/secret}": "placeholder {file./nonexistent/secret}: open /nonexistent/secret: no such file or directory",
+		"{env.}":                     "unrecognized placeholder {env.}",
+		"{system.hostname}":          "unrecognized placeholder {system.hostname}",
+		"{env.SECRETREF_UNSET_X}":    "evaluated placeholder {env.SECRETREF_UNSET_X} is empty",
+	} {
+		if _, err := Resolve(raw, none); err == nil || err.Error() != want {
+			t.Errorf("Resolve(%q): %v; want %q", raw, err, want)
+		}
+	}
+}
+
+func TestSingleAndLiteral(t *testing.T) {
+	if src, name, ok := Single("{vault.gate-token}"); !ok || src != "vault" || name != "gate-token" {
+		t.Errorf("Single(vault) = %q, %q, %v", src, name, ok)
+	}
+	for _, raw := range []string{"literal", "{env.A}{env.B}", "x{env.A}", "{nope.x}", "{env.}"} {
+		if _, _, ok := Single(raw); ok {
+			t.Errorf("Single(%q) = ok", raw)
+		}
+	}
+	if !IsLiteral("hunter2") || IsLiteral("{env.X}") || IsLiteral("a{$X}b") {
+		t.Error("IsLiteral misjudges")
+	}
+}
+
+// FuzzResolve: any input resolves or fails with an error, never panics,
+// and a value without braces or backslashes is returned unchanged.
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{"{env.HOME}", `\{x\}`, "{", "}{", "{file./dev/null}", "{vault.a}", `\\{env.X}`} {
+		f.Add(s)
+	}
+	none := func(string) ([]byte, error) { return nil, errors.New("no vault") }
+	f.Fuzz(func(t *testing.T, raw string) {
+		if strings.Contains(raw, "file.") {
+			return // reading arbitrary paths is not the point here
+		}
+		got, err := Resolve(raw, none)
+		if !strings.ContainsAny(raw, `{}\`) && (err != nil || got != raw) {
+			t.Fatalf("Resolve(%q) = %q, %v", raw, got, err)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/clawguard/clawguard/wire"
 	"go.uber.org/zap"
 )
 
@@ -16,7 +17,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ch)
+	wire.WriteJSON(w, http.StatusOK, ch)
 }
 
 // request takes a signed pairing request: approved at once for a local
@@ -52,13 +53,13 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 	if auto {
 		s.cfg.OnResult(ResultAutoApproved)
 		s.cfg.Logger.Info("device paired (local auto-approval)", zap.String("device", p.DeviceID), zap.String("name", p.Name))
-		writeJSON(w, http.StatusOK, PairResponse{Status: StatusApproved, DeviceID: p.DeviceID, DeviceToken: token})
+		wire.WriteJSON(w, http.StatusOK, PairResponse{Status: StatusApproved, DeviceID: p.DeviceID, DeviceToken: token})
 		return
 	}
 	s.cfg.OnResult(ResultPending)
 	s.cfg.Logger.Info("pairing request waiting for approval", zap.String("request", req.ID),
 		zap.String("device", p.DeviceID), zap.String("name", p.Name), zap.String("remote", c.IP))
-	writeJSON(w, http.StatusAccepted, PairResponse{Status: StatusPending, RequestID: req.ID, DeviceID: p.DeviceID, ExpiresAt: &req.ExpiresAt})
+	wire.WriteJSON(w, http.StatusAccepted, PairResponse{Status: StatusPending, RequestID: req.ID, DeviceID: p.DeviceID, ExpiresAt: &req.ExpiresAt})
 }
 
 // poll tells a device the state of its request, and hands out the token of
@@ -93,10 +94,10 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.Status {
 	case StatusPending:
-		writeJSON(w, http.StatusOK, PairResponse{Status: StatusPending, RequestID: req.ID, DeviceID: req.DeviceID, ExpiresAt: &req.ExpiresAt})
+		wire.WriteJSON(w, http.StatusOK, PairResponse{Status: StatusPending, RequestID: req.ID, DeviceID: req.DeviceID, ExpiresAt: &req.ExpiresAt})
 		return
 	case StatusRejected:
-		writeJSON(w, http.StatusOK, PairResponse{Status: StatusRejected, RequestID: req.ID, DeviceID: req.DeviceID})
+		wire.WriteJSON(w, http.StatusOK, PairResponse{Status: StatusRejected, RequestID: req.ID, DeviceID: req.DeviceID})
 		return
 	}
 	token, status, err := s.store.deliver(req.ID, req.DeviceID)
@@ -107,7 +108,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) {
 	if status == StatusApproved {
 		s.cfg.Logger.Info("device collected its token", zap.String("device", req.DeviceID), zap.String("request", req.ID))
 	}
-	writeJSON(w, http.StatusOK, PairResponse{Status: status, RequestID: req.ID, DeviceID: req.DeviceID, DeviceToken: token})
+	wire.WriteJSON(w, http.StatusOK, PairResponse{Status: status, RequestID: req.ID, DeviceID: req.DeviceID, DeviceToken: token})
 }
 
 // checkSigned checks the nonce exists, runs verify (id, time, signature),

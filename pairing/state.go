@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"sort"
 	"time"
-)
 
-// FileName is the store's file in the state directory.
-const FileName = "devices.json"
+	"github.com/clawguard/clawguard/wire"
+)
 
 // fileVersion is the version of the file format.
 const fileVersion = 1
@@ -74,7 +73,7 @@ func (s *State) encode() ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(f); err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", FileName, err)
+		return nil, fmt.Errorf("encoding %s: %w", wire.FileDevices, err)
 	}
 	return buf.Bytes(), nil
 }

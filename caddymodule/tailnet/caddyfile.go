@@ -1,4 +1,4 @@
-package tsnet
+package tailnet
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/clawguard/clawguard/internal/secretref"
+	"github.com/clawguard/clawguard/tsnet"
 )
 
 func init() {
@@ -31,13 +32,13 @@ func init() {
 //
 // Several tailnet blocks merge; a node may be defined once.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
-	app := App{Nodes: map[string]NodeConfig{}}
+	app := App{Nodes: map[string]tsnet.NodeConfig{}}
 	if prev, ok := existing.(httpcaddyfile.App); ok {
 		if err := json.Unmarshal(prev.Value, &app); err != nil {
 			return nil, fmt.Errorf("tailnet: merging blocks: %w", err)
 		}
 		if app.Nodes == nil {
-			app.Nodes = map[string]NodeConfig{}
+			app.Nodes = map[string]tsnet.NodeConfig{}
 		}
 	}
 	for d.Next() {
@@ -75,8 +76,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 }
 
 // parseNode parses the block of `node <name> { … }`.
-func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
-	var nc NodeConfig
+func parseNode(d *caddyfile.Dispenser) (tsnet.NodeConfig, error) {
+	var nc tsnet.NodeConfig
 	for d.NextBlock(1) {
 		opt := d.Val()
 		oneArg := func(dst *string) error {
@@ -109,7 +110,7 @@ func parseNode(d *caddyfile.Dispenser) (NodeConfig, error) {
 			err = d.Errf("tailnet node: unknown option %s (want auth_key, control_url, hostname, state_dir, ephemeral or tags)", secretref.Quote(d.Val()))
 		}
 		if err != nil {
-			return NodeConfig{}, err
+			return tsnet.NodeConfig{}, err
 		}
 	}
 	return nc, nil

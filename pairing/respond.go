@@ -1,17 +1,12 @@
 package pairing
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-)
 
-// errorBody is the gate's JSON error shape (DESIGN.md, "Failures").
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
+	"github.com/clawguard/clawguard/wire"
+)
 
 // apiCSP is the Content-Security-Policy of JSON responses: nothing may load.
 const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -31,12 +26,6 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
 // writeError writes err as {"error","code"}; errors that are not *Error are
 // internal (500) and their text is still shown: they name files, not secrets.
 func writeError(w http.ResponseWriter, err error) {
@@ -44,7 +33,7 @@ func writeError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: err.Error()}
 	}
-	writeJSON(w, e.Status, errorBody{Error: e.Msg, Code: e.Code})
+	wire.WriteError(w, e.Status, e.Code, e.Msg)
 }
 
 // readBody reads a request body of at most MaxBodyBytes.

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // Defaults of Options.
@@ -141,7 +142,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir:        dir,
-		path:       filepath.Join(dir, FileName),
+		path:       filepath.Join(dir, wire.FileDevices),
 		opts:       opts,
 		nonces:     newNonces(opts.NonceTTL, opts.MaxNonces, opts.NoncesPerClient),
 		changed:    make(chan struct{}),

@@ -1,4 +1,4 @@
-package audit
+package trail
 
 import (
 	"bufio"
@@ -11,29 +11,29 @@ import (
 	"path/filepath"
 )
 
-// TrailReport is the result of VerifyTrail.
-type TrailReport struct {
-	Dir      string      `json:"dir"`
-	OK       bool        `json:"ok"`
-	Files    int         `json:"files"`
-	Records  uint64      `json:"records"`
-	LastSeq  uint64      `json:"last_seq"`
-	LastHash string      `json:"last_hash"`
-	HeadSeq  uint64      `json:"head_seq"` // what trail.head records; below LastSeq after a crash mid-append
-	Break    *TrailBreak `json:"break,omitempty"`
+// Report is the result of Verify.
+type Report struct {
+	Dir      string `json:"dir"`
+	OK       bool   `json:"ok"`
+	Files    int    `json:"files"`
+	Records  uint64 `json:"records"`
+	LastSeq  uint64 `json:"last_seq"`
+	LastHash string `json:"last_hash"`
+	HeadSeq  uint64 `json:"head_seq"` // what trail.head records; below LastSeq after a crash mid-append
+	Break    *Break `json:"break,omitempty"`
 
 	beforeLast string // hash of the record before the last
 }
 
-// TrailBreak locates the first place where the trail does not verify.
-type TrailBreak struct {
+// Break locates the first place where the trail does not verify.
+type Break struct {
 	File   string `json:"file"`
 	Line   int    `json:"line,omitempty"` // 1-based; 0 when the problem is the file as a whole
 	Seq    uint64 `json:"seq,omitempty"`  // the record's seq, when it could be read
 	Reason string `json:"reason"`
 }
 
-func (b *TrailBreak) Error() string {
+func (b *Break) Error() string {
 	var loc string
 	switch {
 	case b.Line > 0 && b.Seq > 0:
@@ -46,31 +46,31 @@ func (b *TrailBreak) Error() string {
 	return "audit trail broken at " + loc + ": " + b.Reason
 }
 
-// VerifyTrail checks every record in dir: each line parses, its hash
+// Verify checks every record in dir: each line parses, its hash
 // matches its content, seq counts up by one from 1 across all files, each
 // prev is the previous record's hash, no file is missing, and the end
 // matches trail.head. It reports the first break in the report and as a
-// *TrailBreak error; other errors are I/O failures. A directory without
+// *Break error; other errors are I/O failures. A directory without
 // trail files verifies with zero records.
-func VerifyTrail(dir string) (TrailReport, error) {
-	rep := TrailReport{Dir: dir, LastHash: Genesis}
+func Verify(dir string) (Report, error) {
+	rep := Report{Dir: dir, LastHash: Genesis}
 	files, err := listFiles(dir)
 	if err != nil {
 		return rep, err
 	}
-	fail := func(b *TrailBreak) (TrailReport, error) {
+	fail := func(b *Break) (Report, error) {
 		rep.Break = b
 		return rep, b
 	}
 	hd, err := readHead(dir)
 	if err != nil {
-		return fail(&TrailBreak{File: headName, Reason: err.Error()})
+		return fail(&Break{File: headName, Reason: err.Error()})
 	}
 	rep.Files = len(files)
 	for i, n := range files {
 		name := trailFile(n)
 		if n != i+1 {
-			return fail(&TrailBreak{File: trailFile(i + 1), Reason: "file missing: records were removed"})
+			return fail(&Break{File: trailFile(i + 1), Reason: "file missing: records were removed"})
 		}
 		if b, err := verifyFile(filepath.Join(dir, name), name, &rep); b != nil || err != nil {
 			if err != nil {
@@ -81,16 +81,16 @@ func VerifyTrail(dir string) (TrailReport, error) {
 	}
 	switch {
 	case hd == nil && rep.Records > 0:
-		return fail(&TrailBreak{File: headName, Reason: fmt.Sprintf("missing, but the trail has %d records (removed, or a crash during the very first append)", rep.Records)})
+		return fail(&Break{File: headName, Reason: fmt.Sprintf("missing, but the trail has %d records (removed, or a crash during the very first append)", rep.Records)})
 	case hd == nil:
 	case hd.Seq > rep.LastSeq:
-		return fail(&TrailBreak{File: hd.File, Reason: fmt.Sprintf("truncated: trail.head records seq %d but the trail ends at seq %d", hd.Seq, rep.LastSeq)})
+		return fail(&Break{File: hd.File, Reason: fmt.Sprintf("truncated: trail.head records seq %d but the trail ends at seq %d", hd.Seq, rep.LastSeq)})
 	case hd.Seq == rep.LastSeq && hd.Hash != rep.LastHash:
-		return fail(&TrailBreak{File: hd.File, Seq: hd.Seq, Reason: "the last record's hash differs from trail.head's: the end of the trail was replaced"})
+		return fail(&Break{File: hd.File, Seq: hd.Seq, Reason: "the last record's hash differs from trail.head's: the end of the trail was replaced"})
 	case hd.Seq < rep.LastSeq && (hd.Seq+1 < rep.LastSeq || hd.Hash != rep.beforeLast):
 		// One record past the head is a crash between writing a record
 		// and the head; anything else is not.
-		return fail(&TrailBreak{File: hd.File, Reason: fmt.Sprintf("trail.head records seq %d but the trail goes on to %d: the head was rolled back or records were rewritten", hd.Seq, rep.LastSeq)})
+		return fail(&Break{File: hd.File, Reason: fmt.Sprintf("trail.head records seq %d but the trail goes on to %d: the head was rolled back or records were rewritten", hd.Seq, rep.LastSeq)})
 	}
 	if hd != nil {
 		rep.HeadSeq = hd.Seq
@@ -100,7 +100,7 @@ func VerifyTrail(dir string) (TrailReport, error) {
 }
 
 // verifyFile checks one file's records against the chain so far in rep.
-func verifyFile(path, name string, rep *TrailReport) (*TrailBreak, error) {
+func verifyFile(path, name string, rep *Report) (*Break, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
@@ -117,23 +117,23 @@ func verifyFile(path, name string, rep *TrailReport) (*TrailBreak, error) {
 		}
 		if err != nil || !bytes.HasSuffix(raw, []byte("\n")) {
 			if len(raw) > MaxRecordSize {
-				return &TrailBreak{File: name, Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxRecordSize)}, nil
+				return &Break{File: name, Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxRecordSize)}, nil
 			}
-			return &TrailBreak{File: name, Line: line, Reason: "incomplete record without a newline: the file was truncated or a write was torn"}, nil
+			return &Break{File: name, Line: line, Reason: "incomplete record without a newline: the file was truncated or a write was torn"}, nil
 		}
 		rec, perr := ParseLine(raw[:len(raw)-1])
 		want := rep.LastSeq + 1
 		switch {
 		case errors.Is(perr, errEdited):
-			return &TrailBreak{File: name, Line: line, Seq: rec.Seq, Reason: perr.Error()}, nil
+			return &Break{File: name, Line: line, Seq: rec.Seq, Reason: perr.Error()}, nil
 		case perr != nil:
-			return &TrailBreak{File: name, Line: line, Reason: perr.Error()}, nil
+			return &Break{File: name, Line: line, Reason: perr.Error()}, nil
 		case rec.Seq > want:
-			return &TrailBreak{File: name, Line: line, Seq: rec.Seq, Reason: fmt.Sprintf("expected seq %d: records before this one were removed or moved", want)}, nil
+			return &Break{File: name, Line: line, Seq: rec.Seq, Reason: fmt.Sprintf("expected seq %d: records before this one were removed or moved", want)}, nil
 		case rec.Seq < want:
-			return &TrailBreak{File: name, Line: line, Seq: rec.Seq, Reason: fmt.Sprintf("expected seq %d: records were reordered, duplicated or inserted", want)}, nil
+			return &Break{File: name, Line: line, Seq: rec.Seq, Reason: fmt.Sprintf("expected seq %d: records were reordered, duplicated or inserted", want)}, nil
 		case rec.Prev != rep.LastHash:
-			return &TrailBreak{File: name, Line: line, Seq: rec.Seq, Reason: "prev does not match the previous record's hash: a record was replaced or inserted here"}, nil
+			return &Break{File: name, Line: line, Seq: rec.Seq, Reason: "prev does not match the previous record's hash: a record was replaced or inserted here"}, nil
 		}
 		rep.Records++
 		rep.LastSeq, rep.LastHash, rep.beforeLast = rec.Seq, rec.Hash, rep.LastHash

@@ -7,6 +7,8 @@ package authn
 import (
 	"net/http"
 	"strings"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 // Method names how a request was authenticated. The values appear in the
@@ -47,21 +49,13 @@ func (id Identity) String() string {
 	}
 }
 
-// Identity headers the gate sets for upstreams.
-const (
-	HeaderIdentity = "X-Clawguard-Identity"
-	HeaderMethod   = "X-Clawguard-Method"
-	HeaderDevice   = "X-Clawguard-Device"
-	headerPrefix   = "X-Clawguard-"
-)
-
 // StripIdentityHeaders removes every X-Clawguard-* header a client sent, so
 // that no client can assert an identity the gate did not establish.
 func StripIdentityHeaders(h http.Header) {
 	for name := range h {
 		// Header keys are canonicalised by net/http, but a handler earlier in
 		// the chain may have set a raw key; compare case-insensitively.
-		if len(name) >= len(headerPrefix) && strings.EqualFold(name[:len(headerPrefix)], headerPrefix) {
+		if len(name) >= len(wire.HeaderPrefix) && strings.EqualFold(name[:len(wire.HeaderPrefix)], wire.HeaderPrefix) {
 			delete(h, name)
 		}
 	}
@@ -70,9 +64,9 @@ func StripIdentityHeaders(h http.Header) {
 // SetIdentityHeaders writes the identity for the upstream, after
 // StripIdentityHeaders has removed anything the client sent.
 func SetIdentityHeaders(h http.Header, id Identity) {
-	h.Set(HeaderIdentity, id.String())
-	h.Set(HeaderMethod, string(id.Method))
+	h.Set(wire.HeaderIdentity, id.String())
+	h.Set(wire.HeaderMethod, string(id.Method))
 	if id.Method == MethodDevice {
-		h.Set(HeaderDevice, id.Name)
+		h.Set(wire.HeaderDevice, id.Name)
 	}
 }

@@ -1,4 +1,4 @@
-package audit
+package trail
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 
 func newTrail(t *testing.T, maxSize int64) *Trail {
 	t.Helper()
-	tr, err := OpenTrail(filepath.Join(t.TempDir(), "trail"), TrailOptions{MaxFileSize: maxSize})
+	tr, err := Open(filepath.Join(t.TempDir(), "trail"), Options{MaxFileSize: maxSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +53,9 @@ func writeLines(t *testing.T, path string, lines [][]byte) {
 	}
 }
 
-func mustVerify(t *testing.T, dir string) TrailReport {
+func mustVerify(t *testing.T, dir string) Report {
 	t.Helper()
-	rep, err := VerifyTrail(dir)
+	rep, err := Verify(dir)
 	if err != nil || !rep.OK {
 		t.Fatalf("verify: %v (%+v)", err, rep)
 	}
@@ -207,8 +207,8 @@ func TestTrailTamperingDetected(t *testing.T) {
 			if out := c.do(t, tr.Dir(), readLines(t, path)); out != nil {
 				writeLines(t, path, out)
 			}
-			rep, err := VerifyTrail(tr.Dir())
-			var b *TrailBreak
+			rep, err := Verify(tr.Dir())
+			var b *Break
 			if !errors.As(err, &b) || rep.OK || rep.Break != b {
 				t.Fatalf("tampering not detected: %v %+v", err, rep)
 			}
@@ -249,7 +249,7 @@ func TestTrailRotation(t *testing.T) {
 	orig := bytes.Join(l1, nil)
 	l1[len(l1)-2] = bytes.Replace(l1[len(l1)-2], []byte("user:ann"), []byte("user:eve"), 1)
 	writeLines(t, p1, l1)
-	if _, err := VerifyTrail(tr.Dir()); err == nil || !strings.Contains(err.Error(), trailFile(1)) {
+	if _, err := Verify(tr.Dir()); err == nil || !strings.Contains(err.Error(), trailFile(1)) {
 		t.Fatalf("edit in file 1: %v", err)
 	}
 	os.WriteFile(p1, orig, 0o600)
@@ -258,12 +258,12 @@ func TestTrailRotation(t *testing.T) {
 	// Removing a middle file, or the first, is detected.
 	p2 := filepath.Join(tr.Dir(), trailFile(2))
 	os.Rename(p2, p2+".bak")
-	if _, err := VerifyTrail(tr.Dir()); err == nil || !strings.Contains(err.Error(), "trail-000002.jsonl: file missing") {
+	if _, err := Verify(tr.Dir()); err == nil || !strings.Contains(err.Error(), "trail-000002.jsonl: file missing") {
 		t.Fatalf("missing middle file: %v", err)
 	}
 	os.Rename(p2+".bak", p2)
 	os.Remove(p1)
-	if _, err := VerifyTrail(tr.Dir()); err == nil || !strings.Contains(err.Error(), "trail-000001.jsonl: file missing") {
+	if _, err := Verify(tr.Dir()); err == nil || !strings.Contains(err.Error(), "trail-000001.jsonl: file missing") {
 		t.Fatalf("missing first file: %v", err)
 	}
 }
@@ -278,7 +278,7 @@ func TestTrailRefusesTornTail(t *testing.T) {
 	if _, err := tr.Append(KindPairing, "x", nil); err == nil || !strings.Contains(err.Error(), "incomplete record") {
 		t.Fatalf("append after a torn write: %v", err)
 	}
-	if _, err := VerifyTrail(tr.Dir()); err == nil || !strings.Contains(err.Error(), "line 3") {
+	if _, err := Verify(tr.Dir()); err == nil || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("verify: %v", err)
 	}
 }
@@ -303,7 +303,7 @@ func TestTrailConcurrentAppenders(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr, err := OpenTrail(dir, TrailOptions{MaxFileSize: 4096})
+			tr, err := Open(dir, Options{MaxFileSize: 4096})
 			if err != nil {
 				t.Error(err)
 				return
@@ -334,7 +334,7 @@ func TestTrailHelperProcess(t *testing.T) {
 		t.Skip("helper process for TestTrailConcurrentAppenders")
 	}
 	n, _ := strconv.Atoi(os.Getenv("CLAWGUARD_TRAIL_N"))
-	tr, err := OpenTrail(dir, TrailOptions{MaxFileSize: 4096})
+	tr, err := Open(dir, Options{MaxFileSize: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}

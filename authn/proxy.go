@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 // TrustedProxy lets a reverse proxy in front of the gate (nginx, Cloudflare
@@ -31,7 +33,7 @@ func (p *TrustedProxy) Validate() error {
 	if p.UserHeader == "" {
 		return errors.New("trusted_proxy needs user_header")
 	}
-	if strings.HasPrefix(http.CanonicalHeaderKey(p.UserHeader), headerPrefix) {
+	if strings.HasPrefix(http.CanonicalHeaderKey(p.UserHeader), wire.HeaderPrefix) {
 		return fmt.Errorf("user_header %s: X-Clawguard-* headers are reserved for the gate", p.UserHeader)
 	}
 	for _, pfx := range p.Prefixes {

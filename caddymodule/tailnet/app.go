@@ -9,7 +9,7 @@
 // slow or failing never blocks or fails the rest of the config: its
 // listener accepts once the node is up, and Health, the admin API
 // (GET /tailnet/nodes) and clawguard_tailnet_node_up report its state.
-package tsnet
+package tailnet
 
 import (
 	"context"
@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/tsnet"
 )
 
 func init() {
@@ -44,10 +45,10 @@ type App struct {
 
 	// Nodes are the node settings by node name (the <node> of
 	// tailnet/<node>). Default: none.
-	Nodes map[string]NodeConfig `json:"nodes,omitempty"`
+	Nodes map[string]tsnet.NodeConfig `json:"nodes,omitempty"`
 
 	log   *zap.Logger
-	nodes *configNodes
+	nodes *tsnet.NodeSet
 }
 
 // CaddyModule returns the Caddy module information.
@@ -67,17 +68,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.StateDir == "" {
 		a.StateDir = statedir.Resolve("")
 	}
-	a.nodes = &configNodes{settings: make(map[string]Settings, len(a.Nodes))}
+	a.nodes = tsnet.NewNodeSet()
 	for _, name := range slices.Sorted(maps.Keys(a.Nodes)) {
 		s, err := a.Nodes[name].Resolve(name, a.StateDir)
-		var secErr *SecretError
+		var secErr *tsnet.SecretError
 		switch {
 		case errors.As(err, &secErr):
 			a.log.Error("tailnet node cannot log in; it stays down, other listeners serve", zap.String("node", name), zap.Error(err))
 		case err != nil:
 			return fmt.Errorf("tailnet: %w", err)
 		}
-		a.nodes.settings[name] = s
+		a.nodes.Set(name, s)
 	}
 	if err := ctx.GetMetricsRegistry().Register(a.nodes); err != nil {
 		return fmt.Errorf("tailnet: registering metrics: %w", err)
@@ -94,14 +95,27 @@ func (*App) Stop() error { return nil }
 
 // listen serves port on the node called name for this config.
 func (a *App) listen(name string, port uint16) (net.Listener, error) {
-	if err := ValidNodeName(name); err != nil {
+	if err := tsnet.ValidNodeName(name); err != nil {
 		return nil, fmt.Errorf("tailnet: %w", err)
 	}
-	s, err := a.nodes.get(name, a.StateDir)
+	s, err := a.nodes.Get(name, a.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("tailnet: %w", err)
 	}
-	return Listen(name, s, port, a.log)
+	return tsnet.Listen(name, s, port, a.log)
+}
+
+// Dialer returns a Dialer through the node called name with this config's
+// settings for it (the defaults for a node the app does not name).
+func (a *App) Dialer(name string) (*tsnet.Dialer, error) {
+	if err := tsnet.ValidNodeName(name); err != nil {
+		return nil, fmt.Errorf("tailnet: %w", err)
+	}
+	s, err := a.nodes.Get(name, a.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("tailnet: %w", err)
+	}
+	return tsnet.NewDialer(name, s, a.log)
 }
 
 // listenNetwork is the Caddy network "tailnet": address tailnet/<node>:<port>.

@@ -1,6 +1,6 @@
 // Package audit holds clawguard's tamper-evident audit trail (trail*.go)
 // and its security audit.
-package audit
+package trail
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // The trail is a directory of JSON-lines files, trail-000001.jsonl,
@@ -83,8 +84,8 @@ var (
 	kindName = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,63}$`)
 )
 
-// TrailDir is the trail's directory inside a state directory.
-func TrailDir(stateDir string) string { return filepath.Join(stateDir, "trail") }
+// Dir is the trail's directory inside a state directory.
+func Dir(stateDir string) string { return filepath.Join(stateDir, wire.DirTrail) }
 
 func trailFile(n int) string { return fmt.Sprintf("trail-%06d.jsonl", n) }
 
@@ -96,15 +97,15 @@ type Trail struct {
 	mu      sync.Mutex
 }
 
-// TrailOptions configure a Trail.
-type TrailOptions struct {
+// Options configure a Trail.
+type Options struct {
 	// MaxFileSize is the size in bytes after which a new file is started.
 	// Default: 16 MiB.
 	MaxFileSize int64
 }
 
-// OpenTrail prepares dir (created 0700) for appending.
-func OpenTrail(dir string, opts TrailOptions) (*Trail, error) {
+// Open prepares dir (created 0700) for appending.
+func Open(dir string, opts Options) (*Trail, error) {
 	if err := statedir.Ensure(dir); err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
@@ -327,7 +328,7 @@ func listFiles(dir string) ([]int, error) {
 
 // ParseLine decodes one trail line (without the newline) and checks that
 // its hash matches its content and its own prev. It does not check the
-// chain to other records; VerifyTrail does.
+// chain to other records; Verify does.
 func ParseLine(line []byte) (Record, error) {
 	if len(line) < hashSuffix+2 || !bytes.HasPrefix(line[len(line)-hashSuffix:], []byte(`,"hash":"`)) ||
 		!bytes.HasSuffix(line, []byte(`"}`)) {

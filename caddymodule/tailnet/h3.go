@@ -1,4 +1,4 @@
-package tsnet
+package tailnet
 
 import (
 	"context"

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 func testKey(t testing.TB) ed25519.PrivateKey {
@@ -72,7 +74,7 @@ func TestStoreConcurrentWritesAllPersisted(t *testing.T) {
 			t.Fatalf("token %d lost", i)
 		}
 	}
-	fi, _ := os.Stat(filepath.Join(dir, FileName))
+	fi, _ := os.Stat(filepath.Join(dir, wire.FileDevices))
 	di, _ := os.Stat(dir)
 	if fi.Mode().Perm() != 0o600 || di.Mode().Perm() != 0o700 {
 		t.Fatalf("modes: file %o dir %o", fi.Mode().Perm(), di.Mode().Perm())
@@ -111,7 +113,7 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 
 func TestStoreCorruptFile(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, FileName)
+	path := filepath.Join(dir, wire.FileDevices)
 	os.WriteFile(path, []byte(`{"version":1,"devices":[{"device_id":"zz"}]}`), 0o600)
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "devices[0]") {
 		t.Fatalf("corrupt file at open: %v", err)
@@ -150,7 +152,7 @@ func TestStoreLastSeenFlushedInBatches(t *testing.T) {
 	if _, err := s.submit(r, true, "auto:local", testLimits); err != nil {
 		t.Fatal(err)
 	}
-	fi, _ := os.Stat(filepath.Join(dir, FileName))
+	fi, _ := os.Stat(filepath.Join(dir, wire.FileDevices))
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 1000 {
 		s.Touch(r.DeviceID, "192.0.2.9", at.Add(time.Duration(i)))
@@ -159,11 +161,11 @@ func TestStoreLastSeenFlushedInBatches(t *testing.T) {
 	if d := s.Devices(); d[0].LastSeen == nil || d[0].LastIP != "192.0.2.9" {
 		t.Fatalf("unflushed last seen not listed: %+v", d[0])
 	}
-	if fi2, _ := os.Stat(filepath.Join(dir, FileName)); !fi2.ModTime().Equal(fi.ModTime()) {
+	if fi2, _ := os.Stat(filepath.Join(dir, wire.FileDevices)); !fi2.ModTime().Equal(fi.ModTime()) {
 		t.Fatal("Touch wrote the file")
 	}
 	waitFor(t, 2*time.Second, func() bool {
-		b, _ := os.ReadFile(filepath.Join(dir, FileName))
+		b, _ := os.ReadFile(filepath.Join(dir, wire.FileDevices))
 		return strings.Contains(string(b), `"last_ip": "192.0.2.9"`)
 	})
 }
@@ -203,7 +205,7 @@ func TestStoreExpiredRequestsPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Second, func() bool {
-		b, _ := os.ReadFile(filepath.Join(dir, FileName))
+		b, _ := os.ReadFile(filepath.Join(dir, wire.FileDevices))
 		return !strings.Contains(string(b), r.ID)
 	})
 }

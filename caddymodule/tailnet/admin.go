@@ -1,4 +1,4 @@
-package tsnet
+package tailnet
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/clawguard/clawguard/tsnet"
 )
 
 func init() {
@@ -33,9 +34,9 @@ func serveNodes(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errMethod}
 	}
-	nodes := Health()
+	nodes := tsnet.Health()
 	if nodes == nil {
-		nodes = []NodeHealth{}
+		nodes = []tsnet.NodeHealth{}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(nodes)

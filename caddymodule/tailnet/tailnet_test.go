@@ -1,4 +1,4 @@
-package tsnet
+package tailnet
 
 import (
 	"context"
@@ -24,18 +24,9 @@ import (
 	"tailscale.com/tstest/integration/testcontrol"
 
 	"github.com/clawguard/clawguard/internal/testcaddy"
+	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
-
-// checkNoNodes fails the test if a node outlives it; registered right
-// after ResourceCheck, it runs after every other cleanup.
-func checkNoNodes(t *testing.T) {
-	t.Cleanup(func() {
-		if h := Health(); len(h) != 0 {
-			t.Errorf("nodes left running after the test: %+v", h)
-		}
-	})
-}
 
 func nodeApp(state string, nodes map[string]map[string]any) map[string]any {
 	return map[string]any{"state_dir": state, "nodes": nodes}
@@ -43,7 +34,7 @@ func nodeApp(state string, nodes map[string]map[string]any) map[string]any {
 
 func TestCaddyServesOverTailnet(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -57,9 +48,9 @@ func TestCaddyServesOverTailnet(t *testing.T) {
 		site{listen: fmt.Sprintf("127.0.0.1:%d", lport), tag: "loop"},
 		site{listen: fmt.Sprintf("tailnet/gate:%d", tport), tag: "tail"}))
 
-	ip := waitNode(t, ctx, "gate")
+	ip := tsnettest.WaitNode(t, ctx, "gate")
 	phone := tn.Client(t, ctx, "phone")
-	a := get(t, phone, fmt.Sprintf("http://%s:%d/", ip, tport))
+	a := phone.Ask(t, fmt.Sprintf("http://%s:%d/", ip, tport))
 	if a.Tag != "tail" || !a.OverTailnet || a.Error != "" {
 		t.Fatalf("over the tailnet: got %+v", a)
 	}
@@ -77,7 +68,7 @@ func TestCaddyServesOverTailnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := decodeAnswer(t, res); l.Tag != "loop" || l.OverTailnet || l.Peer.LoginName != "" {
+	if l := tsnettest.DecodeAnswer(t, res); l.Tag != "loop" || l.OverTailnet || l.Peer.LoginName != "" {
 		t.Errorf("loopback with forged headers: got %+v", l)
 	}
 
@@ -102,7 +93,7 @@ func TestCaddyServesOverTailnet(t *testing.T) {
 		t.Errorf("clawguard_tailnet_node_up = %v, want gate=1", up)
 	}
 	hs := adminNodes(t)
-	if len(hs) != 1 || hs[0].Node != "gate" || hs[0].State != StateRunning || len(hs[0].Listeners) != 1 || int(hs[0].Listeners[0]) != tport {
+	if len(hs) != 1 || hs[0].Node != "gate" || hs[0].State != tsnet.StateRunning || len(hs[0].Listeners) != 1 || int(hs[0].Listeners[0]) != tport {
 		t.Errorf("GET /tailnet/nodes = %+v", hs)
 	}
 }
@@ -154,9 +145,9 @@ func scrapeNodeUp(t *testing.T) map[string]float64 {
 
 // adminNodes reads the nodes' health as `clawguard tailnet status` and the
 // audit do.
-func adminNodes(t *testing.T) []NodeHealth {
+func adminNodes(t *testing.T) []tsnet.NodeHealth {
 	t.Helper()
-	hs, err := FetchHealth(context.Background(), fmt.Sprintf("127.0.0.1:%d", adminPort))
+	hs, err := tsnet.FetchHealth(context.Background(), fmt.Sprintf("127.0.0.1:%d", adminPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +156,7 @@ func adminNodes(t *testing.T) []NodeHealth {
 
 func TestReloadKeepsNodeUp(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -179,11 +170,11 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 			site{listen: fmt.Sprintf("tailnet/gate:%d", tport), tag: tag})
 	}
 	loadCaddy(t, config("v1", gate))
-	ip := waitNode(t, ctx, "gate")
-	first := nodes.current("gate")
+	ip := tsnettest.WaitNode(t, ctx, "gate")
+	first := tsnet.Server("gate")
 	phone := tn.Client(t, ctx, "phone")
 	url := fmt.Sprintf("http://%s:%d/", ip, tport)
-	if a := get(t, phone, url); a.Tag != "v1" {
+	if a := phone.Ask(t, url); a.Tag != "v1" {
 		t.Fatalf("before reload: %+v", a)
 	}
 
@@ -237,10 +228,10 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 		if err := caddy.Load(config(tag, gate), true); err != nil {
 			t.Fatalf("reload %s: %v", tag, err)
 		}
-		if a := get(t, phone, url); a.Tag != tag || a.Peer.LoginName != phone.Login {
+		if a := phone.Ask(t, url); a.Tag != tag || a.Peer.LoginName != phone.Login {
 			t.Fatalf("after reload %s: %+v", tag, a)
 		}
-		if nodes.current("gate") != first {
+		if tsnet.Server("gate") != first {
 			t.Fatalf("reload %s replaced the node", tag)
 		}
 	}
@@ -264,16 +255,17 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 	if err := caddy.Load(config("v3", changed), true); err != nil {
 		t.Fatalf("reload with new node settings: %v", err)
 	}
-	select {
-	case <-first.done:
-	case <-ctx.Done():
-		t.Fatal("superseded node still running")
+	for tsnet.Server("gate") == first {
+		if ctx.Err() != nil {
+			t.Fatal("superseded node still running")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	ip = waitNode(t, ctx, "gate")
-	if a := get(t, phone, fmt.Sprintf("http://%s:%d/", ip, tport)); a.Tag != "v3" || !strings.HasPrefix(a.Peer.NodeName, "phone.") {
+	ip = tsnettest.WaitNode(t, ctx, "gate")
+	if a := phone.Ask(t, fmt.Sprintf("http://%s:%d/", ip, tport)); a.Tag != "v3" || !strings.HasPrefix(a.Peer.NodeName, "phone.") {
 		t.Fatalf("after node change: %+v", a)
 	}
-	if h, _ := NodeStatus("gate"); h.Hostname != "gate-renamed" {
+	if h, _ := tsnet.NodeStatus("gate"); h.Hostname != "gate-renamed" {
 		t.Errorf("hostname = %q", h.Hostname)
 	}
 
@@ -286,7 +278,7 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 
 func TestFailingNodesDoNotStopLoopback(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	state := t.TempDir()
 
 	// A control URL on a closed port, one that accepts and never answers,
@@ -344,17 +336,17 @@ func TestFailingNodesDoNotStopLoopback(t *testing.T) {
 	// The failures are visible: metrics say down, health names the problem.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		nokey, _ := NodeStatus("nokey")
-		down, _ := NodeStatus("down")
-		if nokey.State == StateFailed && strings.Contains(nokey.Error, "CLAWGUARD_TEST_UNSET_KEY") && down.LastError != "" {
+		nokey, _ := tsnet.NodeStatus("nokey")
+		down, _ := tsnet.NodeStatus("down")
+		if nokey.State == tsnet.StateFailed && strings.Contains(nokey.Error, "CLAWGUARD_TEST_UNSET_KEY") && down.LastError != "" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("failures not reported: %+v", Health())
+			t.Fatalf("failures not reported: %+v", tsnet.Health())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, h := range Health() {
+	for _, h := range tsnet.Health() {
 		t.Logf("node %s: state %s, error %q", h.Node, h.State, h.Error)
 		if h.Up() {
 			t.Errorf("node %s reports up", h.Node)
@@ -382,7 +374,7 @@ func TestFailingNodesDoNotStopLoopback(t *testing.T) {
 
 func TestAuthKeyNeverLeaks(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -406,22 +398,22 @@ func TestAuthKeyNeverLeaks(t *testing.T) {
 		"bad":  {"control_url": tn.ControlURL, "ephemeral": true, "auth_key": "{env.CLAWGUARD_TEST_BAD_KEY}"},
 	})
 	loadCaddy(t, caddyJSON(t, app, logTo, site{listen: "tailnet/good:80", tag: "good"}, site{listen: "tailnet/bad:80", tag: "bad"}))
-	waitNode(t, ctx, "good")
+	tsnettest.WaitNode(t, ctx, "good")
 	for {
-		if h, _ := NodeStatus("bad"); h.LastError != "" {
+		if h, _ := tsnet.NodeStatus("bad"); h.LastError != "" {
 			t.Logf("bad key: state %s, error %q", h.State, h.LastError)
 			break
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("bad key not reported: %+v", Health())
+			t.Fatalf("bad key not reported: %+v", tsnet.Health())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if h, _ := NodeStatus("bad"); h.Up() {
+	if h, _ := tsnet.NodeStatus("bad"); h.Up() {
 		t.Fatal("node with a wrong key is up")
 	}
-	views := []string{fmt.Sprint(Health())}
+	views := []string{fmt.Sprint(tsnet.Health())}
 	res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/tailnet/nodes", adminPort))
 	if err != nil {
 		t.Fatal(err)
@@ -453,74 +445,13 @@ func TestAuthKeyNeverLeaks(t *testing.T) {
 	}
 }
 
-func TestTaggedAndUserPeers(t *testing.T) {
-	tstest.ResourceCheck(t)
-	checkNoNodes(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	// TagOwners makes the test control server honour requested tags.
-	tn := tsnettest.Start(t, func(c *testcontrol.Server) { c.TagOwners = map[string][]string{"tag:ci": nil} })
-	s, srv := serveWhoamiNode(t, tn, 8443)
-
-	ip := waitNode(t, ctx, "side")
-	url := fmt.Sprintf("http://%s:8443/", ip)
-	alice := tn.Client(t, ctx, "alice")
-	ci := tn.Client(t, ctx, "ci", "tag:ci")
-
-	user := get(t, alice, url)
-	tagged := get(t, ci, url)
-	if !user.OverTailnet || user.Peer.LoginName != alice.Login || user.Peer.Tagged() {
-		t.Fatalf("user peer: %+v", user)
-	}
-	if !tagged.OverTailnet || tagged.Peer.LoginName != "" || len(tagged.Peer.Tags) != 1 || tagged.Peer.Tags[0] != "tag:ci" {
-		t.Fatalf("tagged peer: %+v (the tagging user was %s)", tagged, ci.Login)
-	}
-
-	for _, tc := range []struct {
-		name   string
-		policy Policy
-		peer   Peer
-		want   string
-		ok     bool
-	}{
-		{"user allowed", Policy{AllowUsers: []string{alice.Login}}, user.Peer, alice.Login, true},
-		{"user allowed, any case", Policy{AllowUsers: []string{strings.ToUpper(alice.Login)}}, user.Peer, alice.Login, true},
-		{"user not listed", Policy{AllowUsers: []string{"mallory@example.com"}, AllowTags: []string{"*"}}, user.Peer, alice.Login, false},
-		{"tag allowed", Policy{AllowTags: []string{"tag:ci"}}, tagged.Peer, "tag:ci", true},
-		{"tag not listed", Policy{AllowTags: []string{"tag:prod"}, AllowUsers: []string{"*"}}, tagged.Peer, "tag:ci", false},
-		// Whoever tagged the node does not lend it their identity.
-		{"tagged node is not its tagger", Policy{AllowUsers: []string{ci.Login}}, tagged.Peer, "tag:ci", false},
-	} {
-		id, ok := tc.policy.Allow(tc.peer)
-		if id != tc.want || ok != tc.ok {
-			t.Errorf("%s: Allow = %q, %v; want %q, %v", tc.name, id, ok, tc.want, tc.ok)
-		}
-	}
-
-	// A second listener on the same port shares the node; closing one
-	// leaves the other serving, closing both stops the node.
-	ln2, err := Listen("side", s, 8443, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln2.Close()
-	if a := get(t, alice, url); a.Peer.LoginName != alice.Login {
-		t.Fatalf("after closing a second listener: %+v", a)
-	}
-	srv.Close()
-	if h := Health(); len(h) != 0 {
-		t.Errorf("node left running after its listeners closed: %+v", h)
-	}
-}
-
 // TestFailedLoadReleasesNode: a config that fails to start after its
 // tailnet listener opened (here: a host port in use) must not leave the
 // node running. (Caddy's http app cleanup closes the listener; this test
 // keeps it that way.)
 func TestFailedLoadReleasesNode(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -545,14 +476,14 @@ func TestFailedLoadReleasesNode(t *testing.T) {
 // still recognised as a tailnet one.
 func TestTLSOverTailnet(t *testing.T) {
 	tstest.ResourceCheck(t)
-	checkNoNodes(t)
+	tsnettest.CheckNoNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
 	tn := tsnettest.Start(t, nil)
 	app := nodeApp(t.TempDir(), map[string]map[string]any{"gate": {"control_url": tn.ControlURL, "ephemeral": true}})
 	loadCaddy(t, caddyJSON(t, app, "", site{listen: "tailnet/gate:443", tag: "tls", tls: true}))
-	ip := waitNode(t, ctx, "gate")
+	ip := tsnettest.WaitNode(t, ctx, "gate")
 	phone := tn.Client(t, ctx, "phone")
 
 	roots := x509.NewCertPool()
@@ -570,42 +501,8 @@ func TestTLSOverTailnet(t *testing.T) {
 	if res.ProtoMajor != 2 || res.TLS == nil {
 		t.Errorf("protocol %s, TLS %v; want HTTP/2 over TLS", res.Proto, res.TLS != nil)
 	}
-	a := decodeAnswer(t, res)
+	a := tsnettest.DecodeAnswer(t, res)
 	if a.Tag != "tls" || !a.OverTailnet || a.Peer.LoginName != phone.Login || a.Error != "" {
 		t.Errorf("over TLS: %+v", a)
-	}
-}
-
-// TestStateDirMustBePrivate: a node state directory others can write is
-// refused (someone could plant a node key), the node reports why, and
-// nothing is started in it.
-func TestStateDirMustBePrivate(t *testing.T) {
-	tstest.ResourceCheck(t)
-	checkNoNodes(t)
-	dir := filepath.Join(t.TempDir(), "open")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := Listen("open", Settings{Dir: dir, Hostname: "open", ControlURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}, 80, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		h, _ := NodeStatus("open")
-		if h.State == StateFailed && strings.Contains(h.Error, "writable by group or others") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node with an open state dir: %+v", h)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("files written into the refused state dir: %v", entries)
 	}
 }

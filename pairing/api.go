@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/clawguard/clawguard/wire"
 	"go.uber.org/zap"
 )
 
@@ -26,7 +27,7 @@ type Decision struct {
 func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	id := callerOf(r).Identity
 	tok, exp := s.store.csrfToken(id, s.cfg.Now())
-	writeJSON(w, http.StatusOK, Session{Identity: id, CSRFToken: tok, ExpiresAt: exp})
+	wire.WriteJSON(w, http.StatusOK, Session{Identity: id, CSRFToken: tok, ExpiresAt: exp})
 }
 
 // storeOK refuses to list from an unreadable store file rather than show a
@@ -43,7 +44,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 	if !s.storeOK(w) {
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	wire.WriteJSON(w, http.StatusOK, struct {
 		Devices []DeviceView `json:"devices"`
 	}{s.store.Devices()})
 }
@@ -56,7 +57,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
 	for i := range reqs {
 		reqs[i].Client = "" // the limiter's key; client_ip says it for people
 	}
-	writeJSON(w, http.StatusOK, struct {
+	wire.WriteJSON(w, http.StatusOK, struct {
 		Requests []Request `json:"requests"`
 	}{reqs})
 }
@@ -82,7 +83,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, status string) {
 	s.cfg.OnResult(status) // ResultApproved and ResultRejected are the statuses
 	s.cfg.Logger.Info("pairing request "+status, zap.String("request", req.ID), zap.String("device", req.DeviceID),
 		zap.String("name", req.Name), zap.String("by", by))
-	writeJSON(w, http.StatusOK, Decision{Status: status, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
+	wire.WriteJSON(w, http.StatusOK, Decision{Status: status, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +94,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("device revoked", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("by", by))
-	writeJSON(w, http.StatusOK, Decision{Status: DeviceRevoked, DeviceID: d.ID, Name: d.Name})
+	wire.WriteJSON(w, http.StatusOK, Decision{Status: DeviceRevoked, DeviceID: d.ID, Name: d.Name})
 }
 
 // RenameBody is the body of POST /.clawguard/api/devices/{id}/rename.
@@ -118,5 +119,5 @@ func (s *Server) rename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("device renamed", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("by", callerOf(r).Identity))
-	writeJSON(w, http.StatusOK, Decision{Status: "renamed", DeviceID: d.ID, Name: d.Name})
+	wire.WriteJSON(w, http.StatusOK, Decision{Status: "renamed", DeviceID: d.ID, Name: d.Name})
 }
