@@ -144,6 +144,7 @@ func (g *Gate) provisionPairing(ctx caddy.Context) error {
 		PendingTTL:       ttl,
 		OnFailure:        g.pairingFailure,
 		OnResult:         p.metrics.result,
+		OnDecision:       g.recordPairing,
 		Logger:           logger,
 	})
 	// Set only when complete: Caddy calls Cleanup after a failed Provision.
@@ -205,7 +206,7 @@ func (g *Gate) serveReserved(w http.ResponseWriter, r *http.Request, f *facts) e
 		}
 	}
 	c := g.caller(f)
-	g.serveOpenRoute(w, r.WithContext(pairing.WithCaller(r.Context(), c)), c.Local)
+	g.pairing.server.ServeHTTP(w, r.WithContext(pairing.WithCaller(r.Context(), c)))
 	return nil
 }
 

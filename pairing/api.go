@@ -18,7 +18,7 @@ type Session struct {
 
 // Decision is the answer of approve, reject, revoke and rename.
 type Decision struct {
-	Status    string `json:"status"` // approved, rejected, revoked or renamed
+	Status    string `json:"status"` // approved, rejected, revoked, renamed (auto_approved for OnDecision)
 	RequestID string `json:"request_id,omitempty"`
 	DeviceID  string `json:"device_id"`
 	Name      string `json:"name,omitempty"`
@@ -83,7 +83,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, status string) {
 	s.cfg.OnResult(status) // ResultApproved and ResultRejected are the statuses
 	s.cfg.Logger.Info("pairing request "+status, zap.String("request", req.ID), zap.String("device", req.DeviceID),
 		zap.String("name", req.Name), zap.String("by", by))
-	wire.WriteJSON(w, http.StatusOK, Decision{Status: status, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
+	s.answerDecision(w, r, Decision{Status: status, RequestID: req.ID, DeviceID: req.DeviceID, Name: req.Name})
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +94,13 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("device revoked", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("by", by))
-	wire.WriteJSON(w, http.StatusOK, Decision{Status: DeviceRevoked, DeviceID: d.ID, Name: d.Name})
+	s.answerDecision(w, r, Decision{Status: DeviceRevoked, DeviceID: d.ID, Name: d.Name})
+}
+
+// answerDecision reports d to OnDecision, then to the caller.
+func (s *Server) answerDecision(w http.ResponseWriter, r *http.Request, d Decision) {
+	s.cfg.OnDecision(callerOf(r), d)
+	wire.WriteJSON(w, http.StatusOK, d)
 }
 
 // RenameBody is the body of POST /.clawguard/api/devices/{id}/rename.
@@ -119,5 +125,5 @@ func (s *Server) rename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("device renamed", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("by", callerOf(r).Identity))
-	wire.WriteJSON(w, http.StatusOK, Decision{Status: "renamed", DeviceID: d.ID, Name: d.Name})
+	s.answerDecision(w, r, Decision{Status: "renamed", DeviceID: d.ID, Name: d.Name})
 }

@@ -53,6 +53,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 	if auto {
 		s.cfg.OnResult(ResultAutoApproved)
 		s.cfg.Logger.Info("device paired (local auto-approval)", zap.String("device", p.DeviceID), zap.String("name", p.Name))
+		s.cfg.OnDecision(c, Decision{Status: ResultAutoApproved, RequestID: req.ID, DeviceID: p.DeviceID, Name: p.Name})
 		wire.WriteJSON(w, http.StatusOK, PairResponse{Status: StatusApproved, DeviceID: p.DeviceID, DeviceToken: token})
 		return
 	}

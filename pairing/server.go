@@ -57,6 +57,11 @@ type Config struct {
 	OnFailure func(c Caller)
 	// OnResult counts outcomes (the Result* values) for metrics.
 	OnResult func(result string)
+	// OnDecision is called with every decision on a device (approved,
+	// rejected, auto_approved, revoked, renamed) once it is stored and
+	// before its answer is written, so that a record of it (the gate's
+	// audit trail) exists before anyone learns of it. Default: none.
+	OnDecision func(c Caller, d Decision)
 	// Logger logs admin decisions and refusals. Default: none.
 	Logger *zap.Logger
 	// Now is the clock. Default: time.Now.
@@ -120,6 +125,9 @@ func NewServer(store *Store, cfg Config) *Server {
 	}
 	if cfg.OnFailure == nil {
 		cfg.OnFailure = func(Caller) {}
+	}
+	if cfg.OnDecision == nil {
+		cfg.OnDecision = func(Caller, Decision) {}
 	}
 	if cfg.OnResult == nil {
 		cfg.OnResult = func(string) {}
