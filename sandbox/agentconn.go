@@ -90,18 +90,25 @@ type run struct {
 // attachAgent attaches to container id's stdio. Nothing is sent yet: the
 // caller starts the container if needed, then calls handshake.
 func attachAgent(ctx context.Context, cli *client.Client, id string, onDead func(error)) (*agentConn, error) {
+	// Without a TTY the engine applies no detach keys to stdin, so frame
+	// bytes such as ctrl-p ctrl-q pass through as they are.
 	res, err := cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		return nil, fmt.Errorf("attach to the sandbox's exec agent: %w", err)
 	}
+	return newAgentConn(id, res.HijackedResponse, onDead), nil
+}
+
+// newAgentConn starts reading the engine's multiplexed stream of att.
+func newAgentConn(id string, att client.HijackedResponse, onDead func(error)) *agentConn {
 	a := &agentConn{
-		cid: id, att: res.HijackedResponse, nonce: randHex(16),
+		cid: id, att: att, nonce: randHex(16),
 		streams: map[uint32]*agentStream{}, next: 1,
 		pong: make(chan struct{}, 1), hello: make(chan struct{}), dead: make(chan struct{}),
 		onDead: onDead,
 	}
 	go a.readLoop()
-	return a, nil
+	return a
 }
 
 // handshake sends Hello and a ping and waits for both answers: only then

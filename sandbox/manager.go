@@ -1,10 +1,3 @@
-// Package sandbox runs agents' commands in Docker containers through the
-// Docker Engine API: per-agent profiles (image, limits, network, workspace),
-// scopes (per-session, per-agent, shared), a warm pool, idle and max-age
-// pruning, and adoption of its own containers after a restart. The security
-// settings are fixed: read-only root, tmpfs /tmp, cap-drop ALL,
-// no-new-privileges, non-root user, init, pids and memory limits, network
-// none unless the profile names one.
 package sandbox
 
 import (

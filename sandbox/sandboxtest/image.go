@@ -1,6 +1,3 @@
-// Package sandboxtest builds the sandbox test image and gives tests a Docker
-// client and a container instance of their own that is cleaned up — and
-// checked for leaks — when the test ends.
 package sandboxtest
 
 import (
