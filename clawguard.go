@@ -1,8 +1,3 @@
-// Package clawguard registers clawguard's Caddy modules. It is the package
-// `xcaddy build --with github.com/clawguard/clawguard` imports: the gate
-// (http.handlers.clawguard, directive `clawguard`), the clawguard app, the
-// clawguard_signed and clawguard_tailnet reverse_proxy transports, and the
-// tailnet app and network (`bind tailnet/<node>`, global option `tailnet`).
 package clawguard
 
 import (

@@ -1,6 +1,3 @@
-// Package approvals decides whether an agent may execute a command: the
-// per-node approval file (DESIGN.md "Exec approvals"), policy evaluation on
-// the resolved program, and the queue of requests that wait for a person.
 package approvals
 
 import (

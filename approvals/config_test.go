@@ -13,7 +13,7 @@ import (
 	"github.com/clawguard/clawguard/wire"
 )
 
-// designExample is the file shown in DESIGN.md.
+// designExample is the file shown in docs/design.md.
 const designExample = `{
   "version": 1,
   "defaults": {"mode": "ask", "ask_timeout": "2m", "ask_fallback": "deny"},
@@ -41,7 +41,7 @@ func TestParseDesignExample(t *testing.T) {
 	if m := p.agent("other").mode; m != ModeAsk {
 		t.Fatalf("other mode %s", m)
 	}
-	// Args patterns match the whole argument string: DESIGN.md's
+	// Args patterns match the whole argument string: docs/design.md's
 	// "^(status|log|diff)( |$)" allows those words alone, nothing after.
 	root := testRoot(t)
 	for args, want := range map[string]Verdict{"status": Allow, "log": Allow, "log --oneline": Ask, "push": Ask} {

@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// API serves a Queue over HTTP for people (DESIGN.md, "Sidecar API"); the
+// API serves a Queue over HTTP for people (docs/design.md, "Sidecar API"); the
 // sidecar mounts its Routes behind its peer and identity checks:
 //
 //	GET  <prefix>?state=pending|decided|all  {"approvals": [Approval…]}

@@ -1,7 +1,3 @@
-// Package authn holds the gate's authentication logic without any Caddy
-// dependency: credential parsing, shared tokens, bcrypt passwords, trusted
-// proxies, local trust and rate limiting. The Caddy handler in caddymodule
-// wires these together; keeping them here makes each testable on its own.
 package authn
 
 import (

@@ -14,7 +14,7 @@ import (
 // not relayed by a proxy and not sent by a web page of another origin, is let
 // in without credentials.
 //
-// Beyond DESIGN.md's rule (loopback peer, no proxy headers, allowed Origin)
+// Beyond docs/design.md's rule (loopback peer, no proxy headers, allowed Origin)
 // it requires a loopback Host, because a DNS-rebinding page
 // (evil.example resolving to 127.0.0.1) sends a loopback peer and a
 // same-origin Origin, and it honours Sec-Fetch-Site for the cross-site

@@ -1,7 +1,3 @@
-// Package caddymodule is clawguard's Caddy glue: the `clawguard` HTTP handler
-// (directive `clawguard`), the `clawguard` app the handlers share, Caddyfile
-// parsing, provisioning and metrics registration. The authentication logic
-// itself lives in authn and is Caddy-free.
 package caddymodule
 
 import (

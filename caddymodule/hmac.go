@@ -17,7 +17,7 @@ import (
 	"github.com/clawguard/clawguard/httpsig"
 )
 
-// HMAC configures RFC 9421 request signatures with hmac-sha256 (DESIGN.md,
+// HMAC configures RFC 9421 request signatures with hmac-sha256 (docs/design.md,
 // "Gate", HMAC): machine clients sign @method, @target-uri and, with a body,
 // content-digest, with created and a nonce; upstreams see hmac:<keyid>.
 // MaxAge, MaxBody and Origin apply to every key of the gate: there is one

@@ -8,7 +8,7 @@ import (
 	"github.com/clawguard/clawguard/authn"
 )
 
-// gateMetrics are the gate's collectors (DESIGN.md, "Metrics"). Label values
+// gateMetrics are the gate's collectors (docs/design.md, "Metrics"). Label values
 // are bounded: methods and results only, never a user, token or device.
 type gateMetrics struct {
 	// attempts holds clawguard_auth_attempts_total's series resolved once,

@@ -17,7 +17,7 @@ import (
 	"github.com/clawguard/clawguard/pairing"
 )
 
-// Pairing configures device pairing (DESIGN.md, "Device pairing"): the open
+// Pairing configures device pairing (docs/design.md, "Device pairing"): the open
 // endpoints under /.clawguard/pair/, device tokens, and the admin API and UI
 // under /.clawguard/api/ and /.clawguard/ui/. It is on unless Off.
 type Pairing struct {

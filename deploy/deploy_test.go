@@ -1,5 +1,3 @@
-// Package deploy holds the deployment files (Prometheus, Grafana, systemd,
-// docker compose); its tests check them with the tools that consume them.
 package deploy
 
 import (

@@ -1,5 +1,3 @@
-// Package e2e tests clawguard as users run it: built binaries, started as
-// processes, driven over the network.
 package e2e
 
 import (

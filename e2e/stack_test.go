@@ -26,7 +26,7 @@ import (
 	"github.com/clawguard/clawguard/wire"
 )
 
-// TestWholeStack is DESIGN.md's picture end to end, as built binaries: a
+// TestWholeStack is docs/design.md's picture end to end, as built binaries: a
 // device pairs, talks to the gateway over a WebSocket with its token, an
 // agent's allowlisted command runs in a sandbox through the gate and the
 // sidecar, an unknown one is approved by a person through the admin API,

@@ -1,11 +1,12 @@
 // Package httpsig signs and verifies HTTP requests with HTTP Message
-// Signatures (RFC 9421), algorithm hmac-sha256 only, and Content-Digest
+// Signatures (RFC 9421) — hmac-sha256 with shared keys, ed25519 with a paired
+// device's key — and Content-Digest
 // (RFC 9530, sha-256 and sha-512). It has no Caddy dependency: the gate, the
 // sidecar and `clawguard sign` all use it.
 //
 // Clients call Sign. The gate builds a Verifier with NewVerifier and calls
 // Verify for every request; a refusal is an *Error with a stable Code and an
-// HTTPStatus. The rules (DESIGN.md, "Gate", HMAC):
+// HTTPStatus. The rules (docs/design.md, "Gate"):
 //
 //   - covered components must include @method and @target-uri (or
 //     @authority, @path and @query), and content-digest when there is a body;

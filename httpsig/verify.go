@@ -318,7 +318,7 @@ func (v *Verifier) refused(err *Error) error {
 	return err
 }
 
-// checkPolicy applies DESIGN.md's rules to a signature whose HMAC is valid.
+// checkPolicy applies docs/design.md's rules to a signature whose HMAC is valid.
 func (v *Verifier) checkPolicy(r *http.Request, p *sigParams, now time.Time) error {
 	switch {
 	case v.cfg.Tag != "" && p.tag != v.cfg.Tag:

@@ -1,9 +1,3 @@
-// Package pairing is clawguard's device pairing (DESIGN.md, "Device
-// pairing") without any Caddy dependency: the protocol messages and their
-// checks, the challenge nonces, the device store in the state directory, the
-// HTTP handlers of the pairing endpoints and the admin API, and the embedded
-// web UI. The gate (caddymodule) routes /.clawguard/* here after deciding who
-// the caller is.
 package pairing
 
 import (

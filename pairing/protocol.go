@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Protocol constants (DESIGN.md, "Device pairing").
+// Protocol constants (docs/design.md, "Device pairing").
 const (
 	// MaxClockSkew is how far signed_at may be from the gate's clock.
 	MaxClockSkew = 120 * time.Second

@@ -14,7 +14,7 @@ import (
 	"github.com/clawguard/clawguard/vault"
 )
 
-// TestGateSignedIdentity runs the whole path of DESIGN.md's picture: a
+// TestGateSignedIdentity runs the whole path of docs/design.md's picture: a
 // client authenticates at the gate (real Caddy), which proxies to the real
 // sidecar daemon over its unix socket with the clawguard_signed transport;
 // both read the identity key from the same vault. The sidecar, configured

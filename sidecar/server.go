@@ -1,7 +1,3 @@
-// Package sidecar is clawguard's sidecar daemon: the HTTP API on a unix
-// socket that the gate (Caddy) proxies to, which decides exec requests with a
-// Policy and runs them in Docker sandboxes (package sandbox), with metrics on
-// its own Prometheus registry. It never listens on a network.
 package sidecar
 
 import (

@@ -1,6 +1,3 @@
-// Package statedir locates clawguard's state directory and writes files in it
-// the way DESIGN.md's "State" contract requires: directory 0700, files 0600,
-// every write atomic (temp file, fsync, rename, fsync of the directory).
 package statedir
 
 import (

@@ -1,5 +1,3 @@
-// Package audit holds clawguard's tamper-evident audit trail (trail*.go)
-// and its security audit.
 package trail
 
 import (

@@ -1,14 +1,3 @@
-// Package tsnet exposes Caddy sites on a tailnet through embedded Tailscale
-// nodes (tailscale.com/tsnet) and tells the gate who a tailnet peer is.
-//
-// A site block says `bind tailnet/<node>` (JSON listen address
-// "tailnet/<node>:<port>"); the node's settings come from the `tailnet` app
-// (Caddyfile global option `tailnet { node <name> { … } }`). One node per
-// name is shared by every listener and config that uses it, so `caddy
-// reload` keeps it up; the last listener to close stops it. A node that is
-// slow or failing never blocks or fails the rest of the config: its
-// listener accepts once the node is up, and Health, the admin API
-// (GET /tailnet/nodes) and clawguard_tailnet_node_up report its state.
 package tailnet
 
 import (

@@ -1,5 +1,3 @@
-// Command caddy is Caddy with its standard modules plus clawguard's: the
-// binary `xcaddy build --with github.com/clawguard/clawguard` produces.
 package main
 
 import (

@@ -149,7 +149,7 @@ func approvalsCheck(c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("approvals config %s: %w", path, err)
 	}
-	// One compact line, as DESIGN.md shows it; reasons quote patterns, so
+	// One compact line, as docs/design.md shows it; reasons quote patterns, so
 	// keep <, > and & readable.
 	enc := json.NewEncoder(c.stdout)
 	enc.SetEscapeHTML(false)

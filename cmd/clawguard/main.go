@@ -1,8 +1,3 @@
-// Command clawguard is the sidecar daemon and the admin CLI of clawguard.
-//
-// Each subcommand lives in its own file and registers itself in init with
-// register; main only dispatches. Subcommands parse their own flags, so
-// `clawguard <command> --help` documents each one.
 package main
 
 import (

@@ -1,7 +1,3 @@
-// Package secretref resolves the placeholders a secret option may use:
-// Caddy's {env.NAME} and {file./path}, and {vault.NAME} from clawguard's
-// vault. The gate, the tailnet nodes and the audit resolve secrets through
-// it, so a secret means the same thing to all three.
 package secretref
 
 import (

@@ -1,6 +1,3 @@
-// Package stack runs the whole clawguard stack the way a user does — the
-// built `clawguard up`, which starts the sidecar and Caddy as processes — for
-// end-to-end tests and load benchmarks.
 package stack
 
 import (

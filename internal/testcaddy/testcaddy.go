@@ -1,7 +1,3 @@
-// Package testcaddy runs real Caddy in-process for tests: a Caddyfile is
-// adapted with the real adapter and loaded with caddy.Load, exactly as
-// `caddy run` would, on ports picked free for the test. Caddy is a process
-// singleton, so tests using this package must not run in parallel.
 package testcaddy
 
 import (

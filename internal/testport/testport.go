@@ -1,13 +1,3 @@
-// Package testport hands out free loopback TCP ports to tests and benchmarks
-// that must give a port to something else (Caddy, a child process) rather
-// than keep the listener themselves.
-//
-// Asking the kernel for port 0 and closing the listener leaves a window in
-// which another process can be handed the same port; Caddy binds with
-// SO_REUSEPORT, so two test processes' Caddys would then share a port and the
-// kernel would split connections between them. Reserve closes that window by
-// recording each handed-out port in a registry shared by every process on the
-// machine, and skipping ports that a live process holds.
 package testport
 
 import (
