@@ -34,10 +34,10 @@ const basicStackBytes = 256
 // ignored, so a client learns its header is wrong instead of silently falling
 // back to another method.
 func ParseCredential(h http.Header) (c Credential, problem string) {
-	if auth := h.Get("Authorization"); auth != "" {
+	if auth := first(h, "Authorization"); auth != "" {
 		return parseAuthorization(auth)
 	}
-	for _, v := range h.Values("Sec-Websocket-Protocol") {
+	for _, v := range h["Sec-Websocket-Protocol"] {
 		for p := range strings.SplitSeq(v, ",") {
 			p = strings.TrimSpace(p)
 			if tok, ok := strings.CutPrefix(p, subprotocolPrefix); ok {
@@ -49,6 +49,16 @@ func ParseCredential(h http.Header) (c Credential, problem string) {
 		}
 	}
 	return Credential{}, ""
+}
+
+// first is h.Get(key) for a key given in canonical form, as net/http
+// stores the keys of a request's header: the same lookup, without
+// canonicalising key again on every request.
+func first(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func parseAuthorization(auth string) (Credential, string) {

@@ -60,9 +60,32 @@ func StripIdentityHeaders(h http.Header) {
 // SetIdentityHeaders writes the identity for the upstream, after
 // StripIdentityHeaders has removed anything the client sent.
 func SetIdentityHeaders(h http.Header, id Identity) {
-	h.Set(wire.HeaderIdentity, id.String())
-	h.Set(wire.HeaderMethod, string(id.Method))
+	device := ""
 	if id.Method == MethodDevice {
-		h.Set(wire.HeaderDevice, id.Name)
+		device = id.Name
+	}
+	SetIdentityHeaderValues(h, id.String(), string(id.Method), device)
+}
+
+// SetIdentityHeaderValues writes identity (as Identity.String renders it),
+// method and, when not empty, device into h under their canonical names,
+// replacing any value, in one
+// allocation: the three values share a backing array, each header's slice
+// capped at its one value, so that appending to one (Header.Add) never
+// writes into another. The slices are the request's own: a handler after
+// the gate may rewrite a value in place (Caddy's header replacements do)
+// without touching any other request.
+func SetIdentityHeaderValues(h http.Header, identity, method, device string) {
+	n := 2
+	if device != "" {
+		n = 3
+	}
+	v := make([]string, n)
+	v[0], v[1] = identity, method
+	h[wire.HeaderIdentity] = v[0:1:1]
+	h[wire.HeaderMethod] = v[1:2:2]
+	if device != "" {
+		v[2] = device
+		h[wire.HeaderDevice] = v[2:3:3]
 	}
 }

@@ -118,7 +118,7 @@ func (p *LocalPolicy) IsLocal(r *http.Request, peer netip.Addr) (bool, string) {
 // is not allowed. The rate limiter counts such requests apart (ClassForeign)
 // so a hostile page cannot lock the local user out.
 func (p *LocalPolicy) ForeignOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
+	origin := first(r.Header, "Origin")
 	return origin != "" && !p.originAllowed(origin, r)
 }
 

@@ -1,15 +1,12 @@
 package authn
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"strings"
 	"sync"
 
@@ -29,9 +26,12 @@ type PasswordSet struct {
 	// enumeration by timing).
 	decoy []byte
 
-	macs  sync.Pool // HMAC-SHA256 under a random per-set key
-	mu    sync.RWMutex
-	cache map[[sha256.Size]byte]struct{}
+	// ipad and opad are HMAC-SHA256's padded forms of a random per-set
+	// key (RFC 2104), so that the cache key is computed with two
+	// sha256.Sum256 calls over stack buffers, without allocating.
+	ipad, opad [sha256.BlockSize]byte
+	mu         sync.RWMutex
+	cache      map[[sha256.Size]byte]struct{}
 }
 
 // passwordCacheSize bounds the verification cache. Each entry is 32 bytes;
@@ -40,10 +40,16 @@ const passwordCacheSize = 4096
 
 // NewPasswordSet returns an empty set.
 func NewPasswordSet() *PasswordSet {
-	key := make([]byte, 32)
-	rand.Read(key) // never fails (crypto/rand panics rather than return an error)
+	var key [32]byte
+	rand.Read(key[:]) // never fails (crypto/rand panics rather than return an error)
 	s := &PasswordSet{users: map[string][]byte{}, cache: map[[sha256.Size]byte]struct{}{}}
-	s.macs.New = func() any { return hmac.New(sha256.New, key) }
+	for i := range sha256.BlockSize {
+		var k byte
+		if i < len(key) {
+			k = key[i]
+		}
+		s.ipad[i], s.opad[i] = k^0x36, k^0x5c
+	}
 	return s
 }
 
@@ -145,22 +151,28 @@ func (s *PasswordSet) Check(user, password string) error {
 	return nil
 }
 
+// cacheKeyStackBytes is how much of the cache key's inner message is built
+// on the stack: the key pad, the two lengths, a user name, a 72-byte
+// password and a bcrypt hash fit; longer user names fall back to the heap.
+const cacheKeyStackBytes = 512
+
+// cacheKeyFor is HMAC-SHA256 under the set's key of (user, password,
+// bcrypt hash), computed as RFC 2104 defines it: H(opad ‖ H(ipad ‖ msg)).
 func (s *PasswordSet) cacheKeyFor(user, password string, bcryptHash []byte) [sha256.Size]byte {
-	m := s.macs.Get().(hash.Hash)
-	m.Reset()
+	var buf [cacheKeyStackBytes]byte
+	msg := append(buf[:0], s.ipad[:]...)
 	// Length-prefix user and password so no two (user, password) pairs
 	// serialise to the same bytes.
-	var n [2 * binary.MaxVarintLen64]byte
-	l := binary.PutUvarint(n[:], uint64(len(user)))
-	l += binary.PutUvarint(n[l:], uint64(len(password)))
-	m.Write(n[:l])
-	io.WriteString(m, user)
-	io.WriteString(m, password)
-	m.Write(bcryptHash)
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	s.macs.Put(m)
-	return out
+	msg = binary.AppendUvarint(msg, uint64(len(user)))
+	msg = binary.AppendUvarint(msg, uint64(len(password)))
+	msg = append(msg, user...)
+	msg = append(msg, password...)
+	msg = append(msg, bcryptHash...)
+	inner := sha256.Sum256(msg)
+	var outer [sha256.BlockSize + sha256.Size]byte
+	copy(outer[:], s.opad[:])
+	copy(outer[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(outer[:])
 }
 
 func mustCost(hash []byte) int {

@@ -46,18 +46,33 @@ func (s *TokenSet) Add(name, token string) error {
 // Len is the number of tokens.
 func (s *TokenSet) Len() int { return len(s.entries) }
 
+// Name is the name of the i'th token added (0 ≤ i < Len).
+func (s *TokenSet) Name(i int) string { return s.entries[i].name }
+
 // Match compares token against every configured token in constant time (the
 // loop never exits early) and returns the matching token's name.
 func (s *TokenSet) Match(token string) (name string, ok bool) {
-	d := sha256.Sum256([]byte(token))
+	i, ok := s.MatchIndex(token)
+	if !ok {
+		return "", false
+	}
+	return s.entries[i].name, true
+}
+
+// tokenStackBytes is how long a presented token may be and still be hashed
+// from a stack copy rather than a heap one.
+const tokenStackBytes = 256
+
+// MatchIndex is Match returning the index of the matching token (see Name),
+// so that callers can keep per-token values in a slice.
+func (s *TokenSet) MatchIndex(token string) (int, bool) {
+	var buf [tokenStackBytes]byte
+	d := sha256.Sum256(append(buf[:0], token...))
 	match := -1
 	for i := range s.entries {
 		if subtle.ConstantTimeCompare(d[:], s.entries[i].digest[:]) == 1 {
 			match = i
 		}
 	}
-	if match < 0 {
-		return "", false
-	}
-	return s.entries[match].name, true
+	return match, match >= 0
 }
