@@ -266,7 +266,12 @@ func (m *Manager) acquire(ctx context.Context, s *spec, key, session string) (b 
 		var pl *pool
 		if s.p.PoolSize > 0 {
 			pl = m.poolFor(s)
-			if b := pl.take(); b != nil {
+			b, dead := pl.take()
+			for _, d := range dead {
+				m.bg.Add(1)
+				go func() { defer m.bg.Done(); m.discard(d, "exec agent failed") }()
+			}
+			if b != nil {
 				b.key, b.session = key, session
 				b.inflight++
 				b.lastUsed = time.Now()

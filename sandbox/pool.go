@@ -30,18 +30,20 @@ func (m *Manager) poolFor(s *spec) *pool {
 	return pl
 }
 
-// take removes and returns an idle container, or nil. Called with m.mu
-// held. A pooled container's agent answered a ping when it started; one
-// whose agent has died since is skipped (its removal is under way).
-func (pl *pool) take() *box {
+// take removes and returns an idle container, or nil, and the idle ones
+// whose agent died since it answered its ping (the caller discards them).
+// Called with m.mu held.
+func (pl *pool) take() (*box, []*box) {
+	var dead []*box
 	for len(pl.idle) > 0 {
 		b := pl.idle[0]
 		pl.idle = pl.idle[1:]
 		if b.agent == nil || b.agent.alive() {
-			return b
+			return b, dead
 		}
+		dead = append(dead, b)
 	}
-	return nil
+	return nil, dead
 }
 
 // drop forgets b if it is idle in the pool. Called with m.mu held.
@@ -107,6 +109,9 @@ func (m *Manager) fill(ctx context.Context, pl *pool) error {
 		m.boxes[b.id] = b
 		pl.idle = append(pl.idle, b)
 		m.mu.Unlock()
+		if b.agent != nil && !b.agent.alive() { // it died before it was registered
+			m.discard(b, "exec agent failed")
+		}
 	}
 }
 
