@@ -12,6 +12,7 @@ import (
 	"tailscale.com/tstest"
 	"tailscale.com/tstest/integration/testcontrol"
 
+	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
@@ -75,7 +76,7 @@ func TestDialer(t *testing.T) {
 func TestDialerNodeDown(t *testing.T) {
 	tstest.ResourceCheck(t)
 	tsnettest.CheckNoNodes(t)
-	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	closed := fmt.Sprintf("http://127.0.0.1:%d", testport.Free(t))
 	s, err := tsnet.NodeConfig{ControlURL: closed, Ephemeral: true}.Resolve("down", t.TempDir())
 	if err != nil {
 		t.Fatal(err)

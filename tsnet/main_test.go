@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
@@ -15,18 +14,6 @@ import (
 func TestMain(m *testing.M) {
 	tsnettest.Offline()
 	os.Exit(m.Run())
-}
-
-// freePort returns a loopback TCP port reserved for the test across every
-// process on the machine (internal/testport).
-func freePort(t testing.TB) int {
-	t.Helper()
-	port, release, err := testport.Reserve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return port
 }
 
 // serveWhoamiNode starts the untagged node "side" on tn, serving on port a

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 	"tailscale.com/tstest"
@@ -89,7 +90,7 @@ func TestStateDirMustBePrivate(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tsnet.Listen("open", tsnet.Settings{Dir: dir, Hostname: "open", ControlURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}, 80, nil)
+	ln, err := tsnet.Listen("open", tsnet.Settings{Dir: dir, Hostname: "open", ControlURL: fmt.Sprintf("http://127.0.0.1:%d", testport.Free(t))}, 80, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,6 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/clawguard/clawguard/internal/testcaddy"
-	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
@@ -85,19 +84,6 @@ func (h whoami) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 }
 
 func init() { caddy.RegisterModule(whoami{}) }
-
-// freePort returns a loopback TCP port reserved for the test across every
-// process on the machine (internal/testport), so that a parallel package's
-// Caddy is never given the same port.
-func freePort(t testing.TB) int {
-	t.Helper()
-	port, release, err := testport.Reserve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return port
-}
 
 // site is one HTTP server of a test config.
 type site struct {

@@ -24,6 +24,7 @@ import (
 	"tailscale.com/tstest/integration/testcontrol"
 
 	"github.com/clawguard/clawguard/internal/testcaddy"
+	"github.com/clawguard/clawguard/internal/testport"
 	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
@@ -40,7 +41,7 @@ func TestCaddyServesOverTailnet(t *testing.T) {
 
 	tn := tsnettest.Start(t, nil)
 	state := t.TempDir()
-	tport, lport := freePort(t), freePort(t)
+	tport, lport := testport.Free(t), testport.Free(t)
 	app := nodeApp(state, map[string]map[string]any{
 		"gate": {"control_url": tn.ControlURL, "ephemeral": true},
 	})
@@ -162,7 +163,7 @@ func TestReloadKeepsNodeUp(t *testing.T) {
 
 	tn := tsnettest.Start(t, nil)
 	state := t.TempDir()
-	tport, lport := freePort(t), freePort(t)
+	tport, lport := testport.Free(t), testport.Free(t)
 	gate := map[string]any{"control_url": tn.ControlURL, "ephemeral": true}
 	config := func(tag string, node map[string]any) []byte {
 		return caddyJSON(t, nodeApp(state, map[string]map[string]any{"gate": node}), "",
@@ -283,7 +284,7 @@ func TestFailingNodesDoNotStopLoopback(t *testing.T) {
 
 	// A control URL on a closed port, one that accepts and never answers,
 	// and an auth key whose variable is unset.
-	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	closed := fmt.Sprintf("http://127.0.0.1:%d", testport.Free(t))
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +312,7 @@ func TestFailingNodesDoNotStopLoopback(t *testing.T) {
 	})
 	os.Unsetenv("CLAWGUARD_TEST_UNSET_KEY")
 
-	lport := freePort(t)
+	lport := testport.Free(t)
 	app := nodeApp(state, map[string]map[string]any{
 		"down":  {"control_url": closed, "ephemeral": true},
 		"hang":  {"control_url": "http://" + hang.Addr().String(), "ephemeral": true},
@@ -457,7 +458,7 @@ func TestFailedLoadReleasesNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	closed := fmt.Sprintf("http://127.0.0.1:%d", testport.Free(t))
 	app := nodeApp(t.TempDir(), map[string]map[string]any{"gate": {"control_url": closed, "ephemeral": true}})
 	cfg := caddyJSON(t, app, "", site{listen: "tailnet/gate:80", tag: "a"})
 	// One server listening first on the tailnet, then on the busy port.

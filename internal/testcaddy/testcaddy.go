@@ -22,12 +22,7 @@ import (
 // test binaries never give their Caddys the same port.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	port, release, err := testport.Reserve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return port
+	return testport.Free(t)
 }
 
 // Adapt turns a Caddyfile into Caddy JSON with the real adapter.

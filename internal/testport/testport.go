@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 )
 
 // registry is the directory of reservations: one file per port holding the
@@ -72,4 +73,16 @@ func holderAlive(path string) bool {
 		return false
 	}
 	return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
+}
+
+// Free returns a port reserved for the rest of the test t (Reserve,
+// released at t's cleanup), failing t if none can be had.
+func Free(t testing.TB) int {
+	t.Helper()
+	port, release, err := Reserve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return port
 }
