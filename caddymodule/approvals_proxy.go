@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -134,9 +133,7 @@ func (p *approvalsProxy) status(w http.ResponseWriter) {
 	} else {
 		st.Error = "no sidecar listens on " + p.socket + " (is `clawguard sidecar` running?)"
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(st)
+	wire.WriteJSON(w, http.StatusOK, st)
 }
 
 // forwardHeaders are the only request headers the sidecar gets from the

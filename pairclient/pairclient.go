@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clawguard/clawguard/pairing"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // GenerateKey makes a new device identity.
@@ -105,7 +106,7 @@ func (s *Session) post(ctx context.Context, endpoint string, body, out any) (int
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &APIError{Status: resp.StatusCode}
-		var body struct{ Error, Code string }
+		var body wire.ErrorBody
 		if json.Unmarshal(data, &body) == nil && body.Code != "" {
 			e.Code, e.Msg = body.Code, body.Error
 		} else {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/clawguard/clawguard/wire"
 )
 
 // refusal is a non-200 answer of a clawguard JSON API (the gate's admin API,
@@ -63,7 +65,7 @@ func callJSON(ctx context.Context, client *http.Client, method, url string, body
 	}
 	if resp.StatusCode != http.StatusOK {
 		r := &refusal{status: resp.StatusCode}
-		var eb struct{ Error, Code string }
+		var eb wire.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Code != "" {
 			r.code, r.msg = eb.Code, eb.Error
 		} else {
