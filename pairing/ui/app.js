@@ -49,10 +49,60 @@ async function apiError(resp) {
   return new APIError(resp.status, body);
 }
 
+// clockOffset is how far the gate's clock is ahead of this device's, from
+// the Date header of its answers; countdowns use the gate's time, so a phone
+// whose clock is off still shows the right time left.
+let clockOffset = 0;
+
+function noteServerTime(resp) {
+  const d = Date.parse(resp.headers.get("Date") || "");
+  if (Number.isNaN(d)) return;
+  const off = d - Date.now();
+  // The header has whole seconds: small differences are that, not skew.
+  clockOffset = Math.abs(off) > 3000 ? off : 0;
+}
+
 export async function getJSON(path) {
   const resp = await fetch(API + path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  noteServerTime(resp);
   if (!resp.ok) throw await apiError(resp);
   return resp.json();
+}
+
+// left says how long until ms (a time in the gate's clock): "4m 05s",
+// "1h 02m 03s", "12s"; "" once it has passed.
+function left(ms) {
+  const s = Math.ceil((ms - Date.now() - clockOffset) / 1000);
+  if (s <= 0) return "";
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = String(s % 60).padStart(2, "0");
+  if (h) return h + "h " + String(m).padStart(2, "0") + "m " + sec + "s";
+  return m ? m + "m " + sec + "s" : s + "s";
+}
+
+function tick(e) {
+  const ms = Number(e.dataset.expires);
+  const text = left(ms);
+  e.textContent = text || "expired";
+  e.classList.toggle("expired", !text);
+  e.classList.toggle("soon", Boolean(text) && ms - Date.now() - clockOffset < 30000);
+}
+
+// countdown is an element showing the time left until iso, updated every
+// second; its title says the moment itself.
+export function countdown(iso) {
+  const ms = Date.parse(iso);
+  const e = el("span", { class: "countdown", "data-expires": ms, title: "expires " + new Date(ms).toLocaleString() });
+  tick(e);
+  return e;
+}
+
+setInterval(() => document.querySelectorAll(".countdown").forEach(tick), 1000);
+
+// when shows a past moment briefly: the time of day today, else date and time.
+export function when(iso) {
+  if (!iso) return "never";
+  const d = new Date(iso);
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
 }
 
 async function session() {

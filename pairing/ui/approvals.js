@@ -2,14 +2,9 @@
 // sidecar (the gate forwards /.clawguard/api/approvals* to it). A person
 // allows once, allows always (recording an allow entry whose args pattern
 // they may widen here), or denies. The list follows the sidecar's live feed.
-import { registerSection, el, getJSON, post, act, refresh } from "./app.js";
+import { registerSection, el, getJSON, post, act, refresh, countdown } from "./app.js";
 
 document.head.append(el("link", { rel: "stylesheet", href: "approvals.css" }));
-
-function remaining(iso) {
-  const s = Math.max(0, Math.round((new Date(iso) - Date.now()) / 1000));
-  return s >= 60 ? Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s" : s + "s";
-}
 
 function answer(a, decision, args) {
   const body = { decision };
@@ -19,13 +14,19 @@ function answer(a, decision, args) {
 
 // allowAlways offers the entry allow-always would record, its pattern
 // editable, or says why allow-always is not possible for this command.
+// The pattern is an RE2 regular expression over the arguments joined by
+// spaces, matched as a whole (the approvals file's "args"); the label says
+// so on screen, since a phone shows no tooltips.
 function allowAlways(a) {
   if (!a.allow_always) {
-    return el("button", { class: "approve", "data-action": "allow-always", disabled: true, title: a.allow_always_refused }, "Allow always");
+    return el("div", { class: "allow-always refused" },
+      el("button", { class: "approve", "data-action": "allow-always", disabled: true }, "Allow always"),
+      el("p", { class: "reason" }, "Allow always is not possible: " + a.allow_always_refused));
   }
+  const inputID = "allow-always-" + a.id;
   const input = el("input", {
-    type: "text", value: a.allow_always.args, "aria-label": "args pattern to allow always", spellcheck: "false",
-    title: "RE2 pattern over the arguments of " + a.allow_always.path + "; widen it to cover similar commands",
+    id: inputID, type: "text", value: a.allow_always.args, spellcheck: "false", autocapitalize: "off", autocomplete: "off",
+    title: "widen it to cover similar commands",
   });
   return el("form", {
     class: "allow-always", "data-id": a.id,
@@ -33,7 +34,11 @@ function allowAlways(a) {
       ev.preventDefault();
       act(ev.submitter || input, () => answer(a, "allow-always", input.value));
     },
-  }, input, el("button", { type: "submit", class: "approve", "data-action": "allow-always" }, "Allow always"));
+  },
+  el("label", { for: inputID },
+    "Allow always: regex over the arguments of ", el("code", {}, a.allow_always.path),
+    el("span", { class: "hint" }, " (RE2, matches the whole argument string; widen it to cover similar commands)")),
+  el("div", { class: "row" }, input, el("button", { type: "submit", class: "approve", "data-action": "allow-always" }, "Allow always")));
 }
 
 // The sidecar's live feed: each event means the pending list changed.
@@ -95,24 +100,28 @@ registerSection({
     }
     const rows = data.approvals.map((a) =>
       el("tr", { "data-approval": a.id, class: a.target },
-        el("td", {}, el("code", { class: "command", title: "runs " + a.resolved + " in " + a.cwd }, a.command),
-          el("div", { class: "reason" }, a.reason)),
-        el("td", {}, a.agent),
-        el("td", {}, a.identity || ""),
-        el("td", {}, a.target === "host" ? el("span", { class: "badge warn", title: "outside any sandbox" }, "host (elevated)") : a.target),
-        el("td", {}, remaining(a.expires)),
+        el("td", { class: "command" }, el("code", { class: "command" }, a.command),
+          el("div", { class: "reason" }, a.reason),
+          el("div", { class: "resolved" }, "runs ", el("code", {}, a.resolved), a.cwd ? [" in ", el("code", {}, a.cwd)] : [])),
+        // The ask's id in full, as `clawguard approvals list` shows it.
+        el("td", { "data-label": "Ask" }, el("code", { class: "id" }, a.id)),
+        el("td", { "data-label": "Agent" }, a.agent),
+        el("td", { "data-label": "Requested by" }, a.identity || ""),
+        el("td", { "data-label": "Where" }, a.target === "host" ? el("span", { class: "badge warn", title: "outside any sandbox" }, "host (elevated)") : a.target),
+        el("td", { "data-label": "Expires in" }, countdown(a.expires)),
         el("td", { class: "actions" },
-          el("button", {
-            class: "approve", "data-action": "allow-once",
-            onclick: (ev) => act(ev.currentTarget, () => answer(a, "allow-once")),
-          }, "Allow once"),
-          allowAlways(a),
-          el("button", {
-            class: "reject", "data-action": "deny",
-            onclick: (ev) => act(ev.currentTarget, () => answer(a, "deny")),
-          }, "Deny"))));
+          el("div", { class: "once" },
+            el("button", {
+              class: "approve", "data-action": "allow-once",
+              onclick: (ev) => act(ev.currentTarget, () => answer(a, "allow-once")),
+            }, "Allow once"),
+            el("button", {
+              class: "reject", "data-action": "deny",
+              onclick: (ev) => act(ev.currentTarget, () => answer(a, "deny")),
+            }, "Deny")),
+          allowAlways(a))));
     body.append(el("table", {},
-      el("thead", {}, el("tr", {}, ["Command", "Agent", "Requested by", "Where", "Expires in", ""].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Command", "Ask", "Agent", "Requested by", "Where", "Expires in", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows)));
   },
 });

@@ -1,12 +1,6 @@
 // Pairing sections: pending requests (approve / reject) and paired devices
 // (rename / revoke).
-import { registerSection, el, getJSON, post, act } from "./app.js";
-
-function when(iso) {
-  if (!iso) return "never";
-  const d = new Date(iso);
-  return d.toLocaleString();
-}
+import { registerSection, el, getJSON, post, act, countdown, when } from "./app.js";
 
 function short(id) {
   return id.slice(0, 12) + "…";
@@ -25,10 +19,12 @@ registerSection({
     const rows = data.requests.map((r) =>
       el("tr", { "data-request": r.request_id },
         el("td", { class: "name" }, r.name),
-        el("td", {}, el("code", { title: r.device_id }, short(r.device_id))),
-        el("td", {}, r.client_ip || ""),
-        el("td", {}, when(r.created_at)),
-        el("td", {}, when(r.expires_at)),
+        // The request id in full, as `clawguard devices list` shows it.
+        el("td", { "data-label": "Request" }, el("code", { class: "id" }, r.request_id)),
+        el("td", { "data-label": "Device" }, el("code", { title: r.device_id }, short(r.device_id))),
+        el("td", { "data-label": "From" }, r.client_ip || ""),
+        el("td", { "data-label": "Requested" }, when(r.created_at)),
+        el("td", { "data-label": "Expires in" }, countdown(r.expires_at)),
         el("td", { class: "actions" },
           el("button", {
             class: "approve", "data-action": "approve", "data-id": r.request_id,
@@ -39,7 +35,7 @@ registerSection({
             onclick: (ev) => act(ev.currentTarget, () => post("pairing/" + encodeURIComponent(r.request_id) + "/reject")),
           }, "Reject"))));
     body.append(el("table", {},
-      el("thead", {}, el("tr", {}, ["Name", "Device", "From", "Requested", "Expires", ""].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Name", "Request", "Device", "From", "Requested", "Expires in", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows)));
   },
 });
@@ -89,11 +85,11 @@ registerSection({
     const rows = data.devices.map((d) =>
       el("tr", { "data-device": d.device_id, "data-status": d.status, class: d.status },
         el("td", { class: "name" }, d.status === "revoked" ? d.name : renameForm(d)),
-        el("td", {}, el("code", { title: d.device_id }, short(d.device_id))),
-        el("td", { class: "status" }, d.status.replace("_", " ")),
-        el("td", {}, when(d.last_seen)),
-        el("td", {}, d.last_ip || ""),
-        el("td", {}, d.approved_by),
+        el("td", { "data-label": "Device" }, el("code", { title: d.device_id }, short(d.device_id))),
+        el("td", { class: "status", "data-label": "Status" }, d.status.replace("_", " ")),
+        el("td", { "data-label": "Last seen" }, when(d.last_seen)),
+        el("td", { "data-label": "Last address" }, d.last_ip || ""),
+        el("td", { "data-label": "Approved by" }, d.approved_by),
         el("td", { class: "actions" }, d.status === "revoked" ? "" : revokeButton(d))));
     body.append(el("table", {},
       el("thead", {}, el("tr", {}, ["Name", "Device", "Status", "Last seen", "Last address", "Approved by", ""].map((h) => el("th", {}, h)))),
