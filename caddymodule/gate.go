@@ -105,6 +105,12 @@ type Gate struct {
 	stateDir   string
 	pairing    *gatePairing
 	hmac       *gateHMAC
+
+	// The admissions of the identities the config names (serve.go).
+	tokenAdmissions []*admission          // by the token's index in tokens
+	userAdmissions  map[string]*admission // by user
+	hmacAdmissions  map[string]*admission // by keyid
+	localAdmission  *admission
 }
 
 // Password is one HTTP Basic user.

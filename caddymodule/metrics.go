@@ -12,8 +12,9 @@ import (
 // are bounded: methods and results only, never a user, token or device.
 type gateMetrics struct {
 	// attempts holds clawguard_auth_attempts_total's series resolved once,
-	// indexed [method][success], so the request path does no label hashing.
-	attempts    map[string][2]prometheus.Counter
+	// indexed [methodIndex][success], so the request path does no label
+	// hashing and no map lookup.
+	attempts    [len(metricMethodNames)][2]prometheus.Counter
 	rateLimited prometheus.Counter
 	hmacReplays prometheus.Counter // clawguard_hmac_replays_total
 	pairing     *pairingMetrics    // pairing_requests_total, devices_paired (pairing_metrics.go)
@@ -22,8 +23,31 @@ type gateMetrics struct {
 // methodNone labels attempts that presented no credential at all.
 const methodNone = "none"
 
-var metricMethods = []string{string(authn.MethodToken), string(authn.MethodPassword), string(authn.MethodProxy),
+// metricMethodNames are the method label's values, in methodIndex order.
+var metricMethodNames = [...]string{string(authn.MethodToken), string(authn.MethodPassword), string(authn.MethodProxy),
 	string(authn.MethodDevice), string(authn.MethodHMAC), string(authn.MethodTailnet), string(authn.MethodLocal), methodNone}
+
+// methodIndex is method's index in metricMethodNames; the empty method and
+// any other count as methodNone.
+func methodIndex(method authn.Method) int {
+	switch method {
+	case authn.MethodToken:
+		return 0
+	case authn.MethodPassword:
+		return 1
+	case authn.MethodProxy:
+		return 2
+	case authn.MethodDevice:
+		return 3
+	case authn.MethodHMAC:
+		return 4
+	case authn.MethodTailnet:
+		return 5
+	case authn.MethodLocal:
+		return 6
+	}
+	return 7
+}
 
 func newGateMetrics(reg prometheus.Registerer) (*gateMetrics, error) {
 	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -54,11 +78,11 @@ func newGateMetrics(reg prometheus.Registerer) (*gateMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &gateMetrics{attempts: map[string][2]prometheus.Counter{}, rateLimited: rateLimited, hmacReplays: hmacReplays, pairing: pairing}
+	m := &gateMetrics{rateLimited: rateLimited, hmacReplays: hmacReplays, pairing: pairing}
 	// Every series exists from the start, so rate() and alerts see zeros
 	// instead of gaps.
-	for _, method := range metricMethods {
-		m.attempts[method] = [2]prometheus.Counter{
+	for i, method := range metricMethodNames {
+		m.attempts[i] = [2]prometheus.Counter{
 			attempts.WithLabelValues(method, "failure"),
 			attempts.WithLabelValues(method, "success"),
 		}
@@ -67,13 +91,9 @@ func newGateMetrics(reg prometheus.Registerer) (*gateMetrics, error) {
 }
 
 func (m *gateMetrics) attempt(method authn.Method, ok bool) {
-	name := string(method)
-	if name == "" {
-		name = methodNone
-	}
 	i := 0
 	if ok {
 		i = 1
 	}
-	m.attempts[name][i].Inc()
+	m.attempts[methodIndex(method)][i].Inc()
 }

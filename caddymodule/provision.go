@@ -81,6 +81,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return err
 	}
 	g.challenge = g.wwwAuthenticate()
+	g.provisionAdmissions()
 	return nil
 }
 

@@ -37,18 +37,39 @@ type verdict struct {
 	msg     string       // client-facing message for refusals
 	status  int          // HTTP status of an authRefused verdict
 	cred    authn.Credential
+	adm     *admission // id's precomputed admission, when the config names id
+}
+
+// admission is what admit hands on for one identity, prepared once: at
+// provision for the identities the config names (tokens, users, HMAC keys,
+// local), per request for the others (devices, proxies, tailnet logins).
+// Its values are immutable and shared by every request of the identity;
+// the header slices are not (see authn.SetIdentityHeaderValues).
+type admission struct {
+	id       authn.Identity
+	header   string // id.String(): X-Clawguard-Identity
+	idVar    any    // id, boxed once, for gateIdentityVar
+	userID   any    // {http.auth.user.id}: id.String()
+	method   any    // {http.auth.user.method}
+	userName any    // {http.auth.user.name}
+}
+
+func newAdmission(id authn.Identity) *admission {
+	s := id.String()
+	return &admission{id: id, header: s, idVar: id, userID: s, method: string(id.Method), userName: id.Name}
 }
 
 // facts are what the gate determines about a request once, before it strips
 // anything from it; every later step reads them.
 type facts struct {
-	peer    netip.Addr // the TCP peer (over the tailnet, the tailnet peer)
-	client  netip.Addr // the client as Caddy determined it (trusted_proxies)
-	tailnet bool       // arrived over the tailnet
-	relayed bool       // a loopback peer carrying proxy or client-IP headers
-	foreign bool       // a browser page of a foreign origin
-	local   bool       // qualifies for local trust (with local_trust on)
-	whyNot  string     // why a loopback request is not local, for logs
+	peer    netip.Addr     // the TCP peer (over the tailnet, the tailnet peer)
+	client  netip.Addr     // the client as Caddy determined it (trusted_proxies)
+	tailnet bool           // arrived over the tailnet
+	relayed bool           // a loopback peer carrying proxy or client-IP headers
+	foreign bool           // a browser page of a foreign origin
+	local   bool           // qualifies for local trust (with local_trust on)
+	whyNot  string         // why a loopback request is not local, for logs
+	vars    map[string]any // Caddy's request variables, looked up once
 }
 
 // class is the rate limiter's class of the client.
@@ -70,10 +91,19 @@ func (f *facts) class() authn.Class {
 // are stripped, so a loopback peer that sent a proxy's user header is a
 // relayed request, never a local one.
 func (g *Gate) begin(r *http.Request) facts {
-	f := facts{peer: peerAddr(r), tailnet: cgtailnet.OverTailnet(r)}
-	f.client = f.peer
-	if !f.tailnet {
-		if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+	var f facts
+	f.vars, _ = r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
+	if ap, ok := cgtailnet.RemoteAddr(r); ok {
+		f.peer, f.tailnet = ap.Addr().Unmap(), true
+		f.client = f.peer
+	} else {
+		f.peer = peerAddr(r.RemoteAddr)
+		f.client = f.peer
+		if s, ok := f.vars[caddyhttp.ClientIPVarKey].(string); ok && !(f.peer.IsValid() && isHostOf(s, r.RemoteAddr)) {
+			// Caddy's trusted_proxies named another client. Without them
+			// Caddy's client_ip is the peer's host, which is not parsed
+			// again: a RemoteAddr that parsed has one colon outside
+			// brackets, so a host it starts with is the peer's.
 			if a, err := netip.ParseAddr(s); err == nil {
 				f.client = a.Unmap()
 			}
@@ -112,7 +142,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		w, r, done = g.trackDevice(w, r, v)
 		defer done()
 	}
-	g.admit(r, v)
+	g.admit(r, v, &f)
 	return next.ServeHTTP(w, r)
 }
 
@@ -218,15 +248,17 @@ func (g *Gate) authenticate(r *http.Request, f *facts, cred authn.Credential, pr
 		if pairing.IsDeviceToken(cred.Token) {
 			return g.authenticateDevice(r, cred, f)
 		}
-		if name, ok := g.tokens.Match(cred.Token); ok {
-			return verdict{outcome: authOK, method: authn.MethodToken, cred: cred, id: authn.Identity{Method: authn.MethodToken, Name: name}}
+		if i, ok := g.tokens.MatchIndex(cred.Token); ok {
+			a := g.tokenAdmissions[i]
+			return verdict{outcome: authOK, method: authn.MethodToken, cred: cred, id: a.id, adm: a}
 		}
 		return verdict{outcome: authFailed, method: authn.MethodToken, code: "invalid_credentials", msg: "invalid credentials"}
 	case "basic":
 		if err := g.passwords.Check(cred.User, cred.Password); errors.Is(err, authn.ErrPasswordTooLong) {
 			return verdict{outcome: authFailed, method: authn.MethodPassword, code: "password_too_long", msg: err.Error()}
 		} else if err == nil {
-			return verdict{outcome: authOK, method: authn.MethodPassword, cred: cred, id: authn.Identity{Method: authn.MethodPassword, Name: cred.User}}
+			return verdict{outcome: authOK, method: authn.MethodPassword, cred: cred,
+				id: authn.Identity{Method: authn.MethodPassword, Name: cred.User}, adm: g.userAdmissions[cred.User]}
 		}
 		return verdict{outcome: authFailed, method: authn.MethodPassword, code: "invalid_credentials", msg: "invalid credentials"}
 	}
@@ -239,7 +271,7 @@ func (g *Gate) authenticate(r *http.Request, f *facts, cred authn.Credential, pr
 		return g.authenticateTailnet(r)
 	}
 	if f.local {
-		return verdict{outcome: authOK, method: authn.MethodLocal, id: authn.Identity{Method: authn.MethodLocal}}
+		return verdict{outcome: authOK, method: authn.MethodLocal, id: g.localAdmission.id, adm: g.localAdmission}
 	}
 	if f.whyNot != "" {
 		if c := g.logger.Check(zap.DebugLevel, "not local"); c != nil {
@@ -250,20 +282,55 @@ func (g *Gate) authenticate(r *http.Request, f *facts, cred authn.Credential, pr
 }
 
 // admit hands the request on: the identity in headers and placeholders, the
-// consumed credential removed so it never reaches the upstream.
-func (g *Gate) admit(r *http.Request, v verdict) {
-	authn.SetIdentityHeaders(r.Header, v.id)
-	caddyhttp.SetVar(r.Context(), gateIdentityVar, v.id) // for the clawguard_signed transport
+// consumed credential removed so it never reaches the upstream. For an
+// identity the config names, every value was prepared at provision: the
+// request costs one allocation (the identity headers' values).
+func (g *Gate) admit(r *http.Request, v verdict, f *facts) {
+	a := v.adm
+	if a == nil && v.id.Method == authn.MethodHMAC {
+		a = g.hmacAdmissions[v.id.Name]
+	}
+	if a == nil || a.id != v.id {
+		a = newAdmission(v.id)
+	}
+	device := ""
+	if a.id.Method == authn.MethodDevice {
+		device = a.id.Name
+	}
+	authn.SetIdentityHeaderValues(r.Header, a.header, string(a.id.Method), device)
+	if f.vars != nil {
+		f.vars[gateIdentityVar] = a.idVar // for the clawguard_signed transport
+	}
 	switch {
 	case v.cred.FromSubprotocol:
 		authn.StripSubprotocolToken(r.Header)
 	case v.cred.Scheme != "":
-		r.Header.Del("Authorization")
+		delete(r.Header, "Authorization")
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", v.id.String())
-	repl.Set("http.auth.user.method", string(v.id.Method))
-	repl.Set("http.auth.user.name", v.id.Name)
+	repl.Set("http.auth.user.id", a.userID)
+	repl.Set("http.auth.user.method", a.method)
+	repl.Set("http.auth.user.name", a.userName)
+}
+
+// provisionAdmissions prepares the admissions of the identities the config
+// names: every token, user and HMAC key, and local trust.
+func (g *Gate) provisionAdmissions() {
+	g.tokenAdmissions = make([]*admission, g.tokens.Len())
+	for i := range g.tokenAdmissions {
+		g.tokenAdmissions[i] = newAdmission(authn.Identity{Method: authn.MethodToken, Name: g.tokens.Name(i)})
+	}
+	g.userAdmissions = make(map[string]*admission, len(g.Passwords))
+	for _, p := range g.Passwords {
+		g.userAdmissions[p.User] = newAdmission(authn.Identity{Method: authn.MethodPassword, Name: p.User})
+	}
+	g.hmacAdmissions = map[string]*admission{}
+	if g.HMAC != nil {
+		for _, k := range g.HMAC.Keys {
+			g.hmacAdmissions[k.KeyID] = newAdmission(authn.Identity{Method: authn.MethodHMAC, Name: k.KeyID})
+		}
+	}
+	g.localAdmission = newAdmission(authn.Identity{Method: authn.MethodLocal})
 }
 
 // stripUntrustedProxyHeaders removes the user headers of trusted_proxy rules
@@ -277,19 +344,23 @@ func (g *Gate) stripUntrustedProxyHeaders(h http.Header, peer netip.Addr) {
 	}
 }
 
-// peerAddr is the TCP peer of the request; over the tailnet, the peer's
-// tailnet address as the node saw it, which no listener wrapper changes.
-func peerAddr(r *http.Request) netip.Addr {
-	if ap, ok := cgtailnet.RemoteAddr(r); ok {
+// peerAddr is the address of a TCP peer given as host:port (the request's
+// RemoteAddr); over the tailnet, begin takes the peer's tailnet address as
+// the node saw it, which no listener wrapper changes.
+func peerAddr(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
 		return ap.Addr().Unmap()
 	}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr().Unmap()
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
-		host = r.RemoteAddr
+		host = remote
 	}
 	a, _ := netip.ParseAddr(host)
 	return a.Unmap()
+}
+
+// isHostOf reports whether remote is host:port for this host, as Caddy
+// writes the client_ip of a request that no trusted proxy relayed.
+func isHostOf(host, remote string) bool {
+	return len(remote) > len(host) && remote[len(host)] == ':' && remote[:len(host)] == host
 }
