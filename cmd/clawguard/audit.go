@@ -160,6 +160,9 @@ func auditChecks(ctx context.Context, c *cli, args []string) error {
 		}
 	} else if err := rep.WriteText(c.stdout, color); err != nil {
 		return err
+	} else if *fix && *dryRun {
+		// Last, where a person reads first: the plan above was not applied.
+		fmt.Fprintln(c.stdout, "\n--dry-run: nothing was changed (run `clawguard audit --fix` without --dry-run to apply the plan)")
 	}
 	if rep.Critical() {
 		return exitCode(1)

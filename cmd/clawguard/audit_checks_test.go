@@ -121,6 +121,10 @@ func TestAuditCLIFixDryRunAndText(t *testing.T) {
 	if strings.Contains(r.stdout, "\x1b[") {
 		t.Fatal("colour on a pipe")
 	}
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "--dry-run: nothing was changed") {
+		t.Errorf("dry run's last line is %q, not that nothing was changed", last)
+	}
 	after, _ := os.ReadFile(filepath.Join(state, "Caddyfile"))
 	fi, _ := os.Stat(state)
 	if !bytes.Equal(before, after) || fi.Mode().Perm() != 0o755 || auditFileExists(filepath.Join(state, "vault.json")) {

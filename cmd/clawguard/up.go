@@ -142,17 +142,88 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	out.line("up", "sidecar:  "+base+"/sidecar/v1/…  (socket "+socket+")")
 	out.line("up", "metrics:  http://"+o.admin+"/metrics (gate), http://"+o.sidecarMetrics+"/metrics (sidecar)")
 	out.line("up", "config:   "+config)
-	if fresh {
-		out.line("up", "token:    "+token+"   <- shown once; later: clawguard vault get "+gatewayTokenEntry)
-	} else {
-		out.line("up", "token:    in the vault (clawguard vault get "+gatewayTokenEntry+")")
+	out.line("up", "state:    "+o.stateDir+stateDirNote(o.stateDir))
+	cg, hint := selfCommand(self)
+	sdArg := ""
+	if o.stateDir != statedir.Default() {
+		sdArg = " --state-dir " + shellQuote(o.stateDir)
 	}
-	out.line("up", "try:      curl -H \"Authorization: Bearer $(clawguard vault get "+gatewayTokenEntry+")\" "+base+"/")
+	vaultGet := cg + " vault get" + sdArg + " " + gatewayTokenEntry
+	if fresh {
+		out.line("up", "token:    "+token+"   <- shown once; later: "+vaultGet)
+	} else {
+		out.line("up", "token:    in the vault ("+vaultGet+")")
+	}
+	if hint != "" {
+		out.line("up", hint)
+	}
+	for _, l := range upTryLines(cg, sdArg, base, o.adminListen) {
+		out.line("up", "try:      "+l)
+	}
 	out.line("up", "Ctrl-C stops everything.")
 
 	err = sup.wait(ctx)
 	out.line("up", "stopped")
 	return err
+}
+
+// upTryLines are the commands `up` suggests, each runnable as printed from
+// a shell: cg is how to invoke this binary, sdArg the --state-dir flag
+// unless the state directory is the default.
+func upTryLines(cg, sdArg, base, adminListen string) []string {
+	devices := cg + " devices list"
+	if adminListen != caddymodule.DefaultAdminListen {
+		devices += " --admin-url http://" + adminListen
+	}
+	return []string{
+		"curl -H \"Authorization: Bearer $(" + cg + " vault get" + sdArg + " " + gatewayTokenEntry + ")\" " + base + "/",
+		devices,
+		cg + " audit" + sdArg,
+	}
+}
+
+// stateDirNote says where the state directory came from.
+func stateDirNote(dir string) string {
+	switch {
+	case dir == statedir.Default():
+		return "  (the default for this user)"
+	case os.Getenv(statedir.EnvVar) == dir:
+		return "  (from $" + statedir.EnvVar + ")"
+	}
+	return "  (--state-dir; other commands need it too)"
+}
+
+// selfCommand returns how a shell runs this binary: "clawguard" when that
+// is what PATH finds, else its absolute path — except for a `go run` build
+// (deleted when `up` ends), where it returns "clawguard" and a hint to
+// install it first.
+func selfCommand(self string) (cmd, hint string) {
+	if p, err := exec.LookPath("clawguard"); err == nil && sameFile(p, self) {
+		return "clawguard", ""
+	}
+	if strings.Contains(self, string(filepath.Separator)+"go-build") {
+		return "clawguard", "note:     this is a `go run` build; run `go install ./cmd/...` (and have $(go env GOPATH)/bin on PATH) for the clawguard commands below"
+	}
+	return shellQuote(self), ""
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:,=@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // loopbackListen splits addr and refuses anything but a loopback host: `up`
