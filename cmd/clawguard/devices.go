@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -37,6 +38,10 @@ Verbs:
   revoke DEVICE_ID         revoke a device: its token stops working within a second
   rename DEVICE_ID NAME    rename a device
 
+REQUEST_ID and DEVICE_ID may be any unique prefix of the id, as the lists
+and the UI show it (a pending request also by its device id's prefix); a
+prefix that fits several is refused with the candidates listed.
+
 Flags (every verb):
   --admin-url URL          the gate's admin listener (default ` + defaultAdmin + `;
                            --gateway is its former name)
@@ -46,7 +51,8 @@ Flags (every verb):
 Examples:
   clawguard devices list
   clawguard devices approve pr_3q2ZbUuUqJ7x6M0aVQYp1w
-  clawguard devices revoke 6275eca01971eb177f899637d427c6eaec2371935cc266ece90a896b60728177
+  clawguard devices approve pr_3q2Z
+  clawguard devices revoke 6275eca0
   CLAWGUARD_ADMIN_TOKEN=... clawguard devices list --admin-url http://gate.example.ts.net:18788
 `
 
@@ -79,20 +85,28 @@ func runDevices(ctx context.Context, c *cli, args []string) error {
 	if verb == "list" {
 		return devicesList(ctx, c, a, *asJSON)
 	}
-	if err := checkID(pos[0]); err != nil {
+	// A device id as the pending list shows it ends in "…".
+	prefix := strings.TrimSuffix(pos[0], "…")
+	if err := checkID(prefix); err != nil {
+		return err
+	}
+	if verb == "rename" {
+		if verr := pairing.ValidName(pos[1]); verr != nil {
+			return usageError{"name: " + verr.Error()}
+		}
+	}
+	id, err := resolveID(ctx, a, verb, prefix)
+	if err != nil {
 		return err
 	}
 	var d pairing.Decision
 	switch verb {
 	case "approve", "reject":
-		err = a.do(ctx, "POST", "pairing/"+pos[0]+"/"+verb, nil, &d)
+		err = a.do(ctx, "POST", "pairing/"+id+"/"+verb, nil, &d)
 	case "revoke":
-		err = a.do(ctx, "POST", "devices/"+pos[0]+"/revoke", nil, &d)
+		err = a.do(ctx, "POST", "devices/"+id+"/revoke", nil, &d)
 	case "rename":
-		if verr := pairing.ValidName(pos[1]); verr != nil {
-			return usageError{"name: " + verr.Error()}
-		}
-		err = a.do(ctx, "POST", "devices/"+pos[0]+"/rename", pairing.RenameBody{Name: pos[1]}, &d)
+		err = a.do(ctx, "POST", "devices/"+id+"/rename", pairing.RenameBody{Name: pos[1]}, &d)
 	}
 	if err != nil {
 		return err
@@ -111,6 +125,57 @@ func runDevices(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "renamed device %s to %q\n", d.DeviceID, d.Name)
 	}
 	return nil
+}
+
+// resolveID turns a unique prefix of an id, as the lists and the UI show
+// them, into the full id: for approve and reject a pending request's id or
+// its device's id, for revoke and rename a device's id. No match, or more
+// than one, is an error naming the candidates.
+func resolveID(ctx context.Context, a *adminClient, verb, prefix string) (string, error) {
+	if prefix == "" {
+		return "", usageError{"empty id; see clawguard devices list"}
+	}
+	var out deviceListing
+	type candidate struct{ id, label string }
+	var cands []candidate
+	what := "device"
+	if verb == "approve" || verb == "reject" {
+		what = "pending pairing request"
+		if err := a.do(ctx, "GET", "pairing", nil, &out); err != nil {
+			return "", err
+		}
+		for _, r := range out.Requests {
+			if strings.HasPrefix(r.ID, prefix) || strings.HasPrefix(r.DeviceID, prefix) {
+				cands = append(cands, candidate{r.ID, fmt.Sprintf("%s (%q, device %s)", r.ID, r.Name, shortID(r.DeviceID))})
+			}
+		}
+	} else {
+		if err := a.do(ctx, "GET", "devices", nil, &out); err != nil {
+			return "", err
+		}
+		for _, d := range out.Devices {
+			if strings.HasPrefix(d.ID, prefix) {
+				cands = append(cands, candidate{d.ID, fmt.Sprintf("%s (%q, %s)", d.ID, d.Name, d.Status)})
+			}
+		}
+	}
+	switch len(cands) {
+	case 1:
+		return cands[0].id, nil
+	case 0:
+		if verb == "approve" || verb == "reject" {
+			// Perhaps decided already: let the gate say so (already_decided).
+			if strings.HasPrefix(prefix, "pr_") && len(prefix) == len("pr_")+22 {
+				return prefix, nil
+			}
+		}
+		return "", fmt.Errorf("no %s id starts with %q (see clawguard devices list)", what, prefix)
+	}
+	labels := make([]string, len(cands))
+	for i, c := range cands {
+		labels[i] = "  " + c.label
+	}
+	return "", fmt.Errorf("%q is the start of %d %s ids; give more of it:\n%s", prefix, len(cands), what, strings.Join(labels, "\n"))
 }
 
 // checkID refuses ids that would change the API path (request ids are

@@ -271,3 +271,86 @@ func TestPairCLIWaitsForApproval(t *testing.T) {
 	}
 	wantCode(t, runCLI(nil, nil, "pair", "status", "--check", "--state-dir", dir), 0)
 }
+
+// TestDevicesCLIPrefixes: approve, reject, rename and revoke take any
+// unique prefix of an id as the lists show it; an ambiguous one is refused
+// with the candidates.
+func TestDevicesCLIPrefixes(t *testing.T) {
+	base, admin := startGate(t, "")
+	s1, id1 := remoteSession(t, base)
+	_, id2 := remoteSession(t, base)
+
+	// "pr_" starts every request id: refused, both listed.
+	r := runCLI(nil, nil, "devices", "approve", "pr_", "--admin-url", admin)
+	wantCode(t, r, 1, `"pr_" is the start of 2 pending pairing request ids`, id1, id2)
+	wantCode(t, runCLI(nil, nil, "devices", "reject", "pr_zzzzzzzz-nothing", "--admin-url", admin), 1, "no pending pairing request id starts with")
+
+	// The shortest prefix of id1 that id2 does not share.
+	n := 4
+	for strings.HasPrefix(id2, id1[:n]) {
+		n++
+	}
+	r = runCLI(nil, nil, "devices", "approve", id1[:n], "--admin-url", admin)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "approved "+id1) {
+		t.Fatalf("approve by prefix %q: %s", id1[:n], r.stdout)
+	}
+	resp, err := s1.Poll(context.Background(), id1)
+	if err != nil || resp.Status != pairing.StatusApproved {
+		t.Fatalf("poll after approval by prefix: %+v %v", resp, err)
+	}
+	dev := resp.DeviceID
+
+	// The second request by its device id as the pending list shows it
+	// (12 characters and "…").
+	r = runCLI(nil, nil, "devices", "list", "--admin-url", admin)
+	m := regexp.MustCompile(regexp.QuoteMeta(id2) + `\s+remote phone\s+([0-9a-f]{12}…)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("pending list lacks %s with a short device id:\n%s", id2, r.stdout)
+	}
+	wantCode(t, runCLI(nil, nil, "devices", "reject", m[1], "--admin-url", admin), 0)
+
+	r = runCLI(nil, nil, "devices", "rename", dev[:8], "prefix phone", "--admin-url", admin)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "renamed device "+dev) {
+		t.Fatalf("rename by prefix: %s", r.stdout)
+	}
+	wantCode(t, runCLI(nil, nil, "devices", "revoke", "fx", "--admin-url", admin), 1, "no device id starts with")
+	r = runCLI(nil, nil, "devices", "revoke", dev[:6]+"…", "--admin-url", admin)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "revoked device "+dev) {
+		t.Fatalf("revoke by prefix: %s", r.stdout)
+	}
+}
+
+// TestPairCLIHelpListsFlags: pair --help names every flag of pair.
+func TestPairCLIHelpListsFlags(t *testing.T) {
+	r := runCLI(nil, nil, "pair", "--help")
+	wantCode(t, r, 0)
+	for _, f := range []string{"-gateway", "-name", "-timeout", "-json", "-state-dir", "pair status"} {
+		if !strings.Contains(r.stdout, f) {
+			t.Errorf("pair --help lacks %s:\n%s", f, r.stdout)
+		}
+	}
+}
+
+// TestPairCLICountdownFollowsTimeout: with a --timeout shorter than the
+// request's life, the countdown counts down to the timeout, and pair gives
+// up then.
+func TestPairCLICountdownFollowsTimeout(t *testing.T) {
+	base, _ := startGate(t, "pairing {\n auto_approve_local off\n }")
+	t.Setenv(vault.PassphraseEnv, "pair cli test")
+	start := time.Now()
+	r := runCLI(strings.NewReader(""), nil, "pair", "--gateway", base, "--name", "short wait", "--timeout", "3s",
+		"--state-dir", filepath.Join(t.TempDir(), "device"))
+	wantCode(t, r, 1, "gave up after 3s waiting for approval (--timeout)", "(--timeout, in 3s)")
+	if el := time.Since(start); el > 10*time.Second {
+		t.Fatalf("pair took %s with --timeout 3s", el)
+	}
+	if !regexp.MustCompile(`(?m)^  0:0[0-3] left to approve$`).MatchString(r.stderr) {
+		t.Fatalf("countdown does not follow --timeout:\n%s", r.stderr)
+	}
+	if regexp.MustCompile(`[1-9]\d*:\d\d left to approve`).MatchString(r.stderr) {
+		t.Fatalf("countdown shows the request's expiry, not --timeout:\n%s", r.stderr)
+	}
+}

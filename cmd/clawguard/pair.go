@@ -69,10 +69,6 @@ type pairStatus struct {
 }
 
 func runPair(ctx context.Context, c *cli, args []string) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		io.WriteString(c.stdout, pairHelp)
-		return flag.ErrHelp
-	}
 	if len(args) > 0 && args[0] == "status" {
 		return pairStatusCmd(ctx, c, args[1:])
 	}
@@ -80,9 +76,17 @@ func runPair(ctx context.Context, c *cli, args []string) error {
 	gateway := fs.String("gateway", defaultGateway, "the gate's base URL")
 	host, _ := os.Hostname()
 	name := fs.String("name", host, "this device's name as people will see it")
-	timeout := fs.Duration("timeout", 15*time.Minute, "give up waiting for approval after this long")
+	timeout := fs.Duration("timeout", 15*time.Minute, "give up waiting for approval after this long (the countdown shows the earlier of this and the request's expiry)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	dir := stateDirFlag(fs)
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		io.WriteString(c.stdout, pairHelp)
+		fmt.Fprintln(c.stdout, "\nFlags of pair:")
+		fs.SetOutput(c.stdout)
+		fs.PrintDefaults()
+		fmt.Fprintln(c.stdout, "\nFlags of pair status: --check, --json, --state-dir DIR")
+		return flag.ErrHelp
+	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -104,6 +108,7 @@ func runPair(ctx context.Context, c *cli, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	cd := newCountdown(c, *gateway)
+	cd.deadline, _ = ctx.Deadline()
 	defer cd.stop()
 	res, err := pairclient.Pair(ctx, pairclient.Options{Gateway: *gateway, Name: *name, Key: key, OnPending: cd.start})
 	cd.stop()
@@ -203,10 +208,11 @@ func tokenAccepted(ctx context.Context, gateway, token string) (bool, error) {
 // countdown shows the time left for approval on stderr: updated in place
 // every second on a terminal, a line every 30 s otherwise.
 type countdown struct {
-	c       *cli
-	gateway string
-	done    chan struct{}
-	stopped chan struct{}
+	c        *cli
+	gateway  string
+	deadline time.Time // when pair gives up (--timeout); zero: never
+	done     chan struct{}
+	stopped  chan struct{}
 }
 
 func newCountdown(c *cli, gateway string) *countdown {
@@ -216,6 +222,13 @@ func newCountdown(c *cli, gateway string) *countdown {
 func (cd *countdown) start(requestID string, expires time.Time) {
 	w := cd.c.stderr
 	fmt.Fprintf(w, "Waiting for approval of pairing request %s.\nApprove it on the gateway host with:\n    clawguard devices approve %s\nor in the admin UI there (%s/.clawguard/ui/ unless the gate's admin_listen says otherwise)\n", requestID, requestID, defaultAdmin)
+	// The countdown ends when waiting does: at the request's expiry, or
+	// earlier at --timeout.
+	end, why := expires, "the request expires"
+	if !cd.deadline.IsZero() && cd.deadline.Before(expires) {
+		end, why = cd.deadline, "--timeout"
+	}
+	fmt.Fprintf(w, "Waiting until %s (%s, in %s).\n", end.Local().Format(time.TimeOnly), why, time.Until(end).Round(time.Second))
 	f, ok := w.(*os.File)
 	tty := ok && term.IsTerminal(int(f.Fd()))
 	cd.stopped = make(chan struct{})
@@ -224,7 +237,7 @@ func (cd *countdown) start(requestID string, expires time.Time) {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for n := 0; ; n++ {
-			left := time.Until(expires).Round(time.Second)
+			left := time.Until(end).Round(time.Second)
 			if left < 0 {
 				left = 0
 			}
