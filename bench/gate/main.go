@@ -1,18 +1,23 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +43,7 @@ type variant struct {
 	signKey  string
 	baseline *variant // the ratio is against this; default the first variant
 	port     int
+	raw      []byte // -wrk: the request as sent, when it is the same every time
 	stats    stats
 }
 
@@ -58,7 +64,8 @@ const (
 
 func main() {
 	duration := flag.Duration("duration", 30*time.Second, "total load time per variant, split over the rounds")
-	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
+	conns := flag.Int("conns", 16, "concurrent keep-alive connections (with -wrk: 32)")
+	wrk := flag.Bool("wrk", false, "wrk-like load (see loadRaw): raw keep-alive HTTP/1.1 connections writing prepared requests, 32 of them unless -conns is given")
 	rounds := flag.Int("rounds", 5, "rounds; each round runs every variant once")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (load generator, Caddy, upstream) to `FILE`")
 	flag.Parse()
@@ -73,14 +80,23 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*duration, *conns, *rounds); err != nil {
+	if *wrk && !flagSet("conns") {
+		*conns = 32
+	}
+	if err := run(*duration, *conns, *rounds, *wrk); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/gate:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, conns, rounds int) error {
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func run(duration time.Duration, conns, rounds int, wrk bool) error {
 	up, err := startUpstream()
 	if err != nil {
 		return err
@@ -108,20 +124,34 @@ func run(duration time.Duration, conns, rounds int) error {
 	}
 	defer caddy.Stop()
 
-	fmt.Printf("bench/gate: %d variants, %d connections, %d rounds of %s each, upstream %s\n",
-		len(variants), conns, rounds, duration/time.Duration(rounds), up)
+	client := "Go http.Client"
+	if wrk {
+		client = "wrk-like raw HTTP/1.1"
+		for _, v := range variants {
+			if v.signKey == "" {
+				v.raw = rawRequest(v.port, http.Header{"Authorization": {v.auth}})
+			}
+		}
+	}
+	fmt.Printf("bench/gate: %d variants, %d keep-alive connections (%s), %d rounds of %s each, upstream %s, load average %s\n",
+		len(variants), conns, client, rounds, duration/time.Duration(rounds), up, loadAverage())
 	for r := 0; r < rounds; r++ {
 		// A new order every round, so no variant always follows the same
 		// one (and inherits its garbage or its cooled caches).
 		for _, i := range rand.Perm(len(variants)) {
 			v := variants[i]
 			runtime.GC() // each run starts with a clean heap, not the previous run's garbage
+			load := load
+			if wrk {
+				load = loadRaw
+			}
 			if err := load(v, conns, duration/time.Duration(rounds)); err != nil {
 				return fmt.Errorf("%s: %w", v.name, err)
 			}
 		}
 	}
 	report(variants)
+	fmt.Printf("load average at the end: %s\n", loadAverage())
 	return nil
 }
 
@@ -228,6 +258,161 @@ func fetch(ctx context.Context, client *http.Client, url string, v *variant) err
 	return nil
 }
 
+// rawRequest is a GET / to the variant's site as wrk would send it.
+func rawRequest(port int, h http.Header) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: bench/gate\r\n", port)
+	for k, vs := range h {
+		for _, v := range vs {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+// signedRawRequest is a GET / signed afresh, as rawRequest writes it.
+func signedRawRequest(v *variant) ([]byte, error) {
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", v.port), nil)
+	if err := httpsig.Sign(req, v.signKey, []byte(hmacKey)); err != nil {
+		return nil, err
+	}
+	return rawRequest(v.port, req.Header), nil
+}
+
+// loadRaw is load with wrk-like clients (-wrk): each connection is a
+// goroutine that writes a prepared HTTP/1.1 request, reads the whole
+// response with a minimal parser and goes again on the same connection, so
+// the generator's own cost per request is small next to Caddy's. (Go's
+// http.Client costs about as much as the proxy it measures, which makes
+// the gate's share of a request look smaller than it is.) Signed variants
+// sign every request afresh, as with load.
+func loadRaw(v *variant, conns int, d time.Duration) error {
+	addr := fmt.Sprintf("127.0.0.1:%d", v.port)
+	// Warm up (the password cache's one bcrypt) and check the answer.
+	if err := fetch(context.Background(), http.DefaultClient, "http://"+addr+"/", v); err != nil {
+		return err
+	}
+	cs := make([]net.Conn, conns)
+	for i := range cs {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		cs[i] = c
+	}
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var requests, failures atomic.Int64
+	var firstErr atomic.Value
+	cpu0 := cpuTime()
+	start := time.Now()
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetDeadline(deadline.Add(5 * time.Second))
+			br := bufio.NewReaderSize(c, 4096)
+			lat := make([]time.Duration, 0, 1<<14)
+			defer func() {
+				mu.Lock()
+				v.stats.latencies = append(v.stats.latencies, lat...)
+				mu.Unlock()
+			}()
+			for {
+				t0 := time.Now()
+				if !t0.Before(deadline) {
+					return
+				}
+				req := v.raw
+				if req == nil {
+					var err error
+					if req, err = signedRawRequest(v); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						failures.Add(1)
+						return
+					}
+				}
+				if _, err := c.Write(req); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					failures.Add(1)
+					return
+				}
+				status, err := readResponse(br)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					failures.Add(1)
+					return // the connection's state is unknown
+				}
+				if status != http.StatusOK {
+					failures.Add(1)
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+				requests.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err, _ := firstErr.Load().(error); err != nil && requests.Load() == 0 {
+		return err
+	}
+	v.stats.elapsed += elapsed
+	v.stats.roundRPS = append(v.stats.roundRPS, float64(requests.Load())/elapsed.Seconds())
+	v.stats.cpu += cpuTime() - cpu0
+	v.stats.requests += requests.Load()
+	v.stats.errors += failures.Load()
+	return nil
+}
+
+// readResponse reads one HTTP/1.1 response, its body by Content-Length or
+// chunked, and returns its status code.
+func readResponse(br *bufio.Reader) (int, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	status := int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+	length, chunked := -1, false
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		k, val, _ := bytes.Cut(line, []byte(":"))
+		val = bytes.TrimSpace(val)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(val)); err != nil {
+				return 0, err
+			}
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(val, []byte("chunked"))
+		}
+	}
+	switch {
+	case chunked:
+		_, err = io.Copy(io.Discard, httputil.NewChunkedReader(br))
+		if err == nil {
+			_, err = br.Discard(2) // the final CRLF
+		}
+	case length >= 0:
+		_, err = br.Discard(length)
+	default:
+		err = errors.New("response without a length")
+	}
+	return status, err
+}
+
 func report(variants []*variant) {
 	fmt.Printf("\n%-32s %9s %9s %9s %7s %7s %9s %10s %9s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "median/rd", "CPU/req", "CPU ratio", "ratios of")
 	fmt.Println(strings.Repeat("-", 140))
@@ -242,24 +427,65 @@ func report(variants []*variant) {
 			100*v.stats.rps()/base.stats.rps(), 100*medianRoundRatio(v, base), v.stats.cpuPerRequest().Round(100*time.Nanosecond),
 			100*float64(base.stats.cpuPerRequest())/float64(v.stats.cpuPerRequest()), base.name)
 	}
+	fmt.Printf("\nper-round throughput ratios (gate ÷ its bare reverse_proxy in the same round, %d rounds):\n", len(variants[0].stats.roundRPS))
+	fmt.Printf("%-32s %7s %15s %15s  %s\n", "variant", "median", "min–max", "IQR", "of")
+	for _, v := range variants {
+		if v.gate == "" {
+			continue
+		}
+		base := v.baseline
+		if base == nil {
+			base = variants[0]
+		}
+		r := roundRatios(v, base)
+		if len(r) == 0 {
+			continue
+		}
+		fmt.Printf("%-32s %7.3f %7.3f–%-7.3f %7.3f–%-7.3f  %s\n", v.name, quantile(r, 0.5), r[0], r[len(r)-1],
+			quantile(r, 0.25), quantile(r, 0.75), base.name)
+	}
+}
+
+// roundRatios are v's requests/s over base's, round by round, sorted.
+func roundRatios(v, base *variant) []float64 {
+	var r []float64
+	for i := range min(len(v.stats.roundRPS), len(base.stats.roundRPS)) {
+		r = append(r, v.stats.roundRPS[i]/base.stats.roundRPS[i])
+	}
+	slices.Sort(r)
+	return r
+}
+
+// quantile of sorted r, interpolating between neighbours (q 0.5 of an even
+// count is the mean of the middle two).
+func quantile(r []float64, q float64) float64 {
+	pos := q * float64(len(r)-1)
+	i := int(pos)
+	if i+1 >= len(r) {
+		return r[len(r)-1]
+	}
+	return r[i] + (pos-float64(i))*(r[i+1]-r[i])
+}
+
+// loadAverage is the 1, 5 and 15 minute load average from /proc/loadavg,
+// or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // medianRoundRatio is the median over rounds of v's requests/s over base's
 // in the same round: a round's drift hits both, and one disturbed round
 // does not move the median.
 func medianRoundRatio(v, base *variant) float64 {
-	var r []float64
-	for i := range min(len(v.stats.roundRPS), len(base.stats.roundRPS)) {
-		r = append(r, v.stats.roundRPS[i]/base.stats.roundRPS[i])
-	}
+	r := roundRatios(v, base)
 	if len(r) == 0 {
 		return 0
 	}
-	slices.Sort(r)
-	if n := len(r); n%2 == 0 {
-		return (r[n/2-1] + r[n/2]) / 2
-	}
-	return r[len(r)/2]
+	return quantile(r, 0.5)
 }
 
 func (s *stats) rps() float64 { return float64(s.requests) / s.elapsed.Seconds() }
