@@ -57,8 +57,9 @@ func adminOver(t *testing.T, c *tsnettest.Client, method, url, origin, csrf stri
 }
 
 // TestAdminUIOverTailnet is a phone on the tailnet signing in to the admin
-// UI: the gate's admin listener on its tailnet node (admin_listen
-// tailnet/gate:<port>), real tsnet nodes as the phones. A peer whose
+// UI: the gate's admin listener on loopback and on its tailnet node
+// (admin_listen 127.0.0.1:<port> tailnet/gate:<port>, as the README
+// configures it), real tsnet nodes as the phones. A peer whose
 // tailnet identity is listed in admins loads the UI and the session
 // endpoint as itself and approves a pairing request (its browser sends the
 // admin origin, which allowed_origins names); a peer the gateway lets in
@@ -72,7 +73,7 @@ func TestAdminUIOverTailnet(t *testing.T) {
 	mallory := e.tn.Client(t, ctx, "mallory") // neither
 
 	up := upstream(t)
-	port, adminPort, state := testcaddy.FreePort(t), testcaddy.FreePort(t), t.TempDir()
+	port, adminPort, localAdmin, state := testcaddy.FreePort(t), testcaddy.FreePort(t), testcaddy.FreePort(t), t.TempDir()
 	ip := func() string { return alice.WaitPeer(t, ctx, "gate").String() }
 	cfg := func(origins string) string {
 		return tailnetGlobal(e.node("gate")) + fmt.Sprintf(`
@@ -84,12 +85,12 @@ http://:%d {
 			allow_users %s %s
 		}
 		admins tailnet:%s
-		admin_listen tailnet/gate:%d
+		admin_listen 127.0.0.1:%d tailnet/gate:%d
 %s		state_dir %s
 	}
 	reverse_proxy %s
 }
-`, port, alice.Login, bob.Login, alice.Login, adminPort, origins, state, up.Listener.Addr())
+`, port, alice.Login, bob.Login, alice.Login, localAdmin, adminPort, origins, state, up.Listener.Addr())
 	}
 	testcaddy.Load(t, cfg(""))
 	gateIP := ip()
@@ -114,6 +115,12 @@ http://:%d {
 	var s pairing.Session
 	if a.status != 200 || json.Unmarshal(a.body, &s) != nil || s.Identity != "tailnet:"+alice.Login || s.CSRFToken == "" {
 		t.Fatalf("alice's session over the tailnet: %d %s", a.status, a.body)
+	}
+
+	// The same admin origin on loopback (the CLI's) still knows this machine.
+	var local pairing.Session
+	if st := adminAPI(t, &pairEnv{ui: fmt.Sprintf("http://127.0.0.1:%d", localAdmin)}, testcaddy.Client(""), "GET", "session", nil, &local); st != 200 || local.Identity != "local" {
+		t.Fatalf("loopback admin listener next to the tailnet one: %d %+v", st, local)
 	}
 
 	// bob (let in by tailnet_identity, not an admin) and mallory (neither)
