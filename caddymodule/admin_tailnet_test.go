@@ -171,6 +171,10 @@ http://:%d {
 	if res, err := ps.Poll(context.Background(), pr.RequestID); err != nil || res.DeviceToken == "" {
 		t.Fatalf("bob's device after alice's approval: %+v %v", res, err)
 	}
+	var list deviceList
+	if adminAPI(t, &pairEnv{ui: fmt.Sprintf("http://127.0.0.1:%d", localAdmin)}, testcaddy.Client(""), "GET", "devices", nil, &list); len(list.Devices) != 1 || list.Devices[0].ApprovedBy != "tailnet:"+alice.Login {
+		t.Fatalf("devices after alice's approval: %+v", list.Devices)
+	}
 	// Still nobody else: bob with a token of alice's cannot write either.
 	if a := adminOver(t, bob, "POST", admin+"/.clawguard/api/pairing/"+pr.RequestID+"/reject", origin, s.CSRFToken); a.status != http.StatusForbidden || a.code != "forbidden" {
 		t.Errorf("bob with alice's CSRF token: %d %q, want 403 forbidden", a.status, a.code)
