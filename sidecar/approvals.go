@@ -39,6 +39,7 @@ type approvalEngine struct {
 		Profile(agent string) (sandbox.Profile, error)
 	}
 	images      *imageFiles
+	configFile  string // the sidecar config, named in no_sandbox_profile refusals
 	node        string
 	gatewayHost bool
 	hostPath    string
@@ -67,6 +68,7 @@ func (o *DaemonOptions) plugApprovals(ctx context.Context, cfg *Config, cli *cli
 		return nil, err
 	}
 	context.AfterFunc(ctx, e.queue.Close)
+	e.configFile = o.ConfigPath
 	o.Policy = e
 	if o.Host == nil {
 		// Always present, so host requests reach the policy and a refusal
@@ -162,8 +164,10 @@ func (e *approvalEngine) decided(a approvals.Approval) {
 // it says ask.
 func (e *approvalEngine) Decide(ctx context.Context, req ExecRequest, who Identity) (Decision, error) {
 	ar := approvals.Request{Identity: who.Name, Agent: req.Agent, Node: e.node, Argv: req.Argv, Env: req.Env}
-	if refusal := e.target(ctx, req, &ar); refusal != "" {
-		return e.deny(req, who, ar, approvals.Decision{Command: approvals.Quote(req.Argv), Reason: refusal}), nil
+	if refusal, code := e.target(ctx, req, &ar); refusal != "" {
+		d := e.deny(req, who, ar, approvals.Decision{Command: approvals.Quote(req.Argv), Reason: refusal})
+		d.Code = code
+		return d, nil
 	}
 	d, _ := e.queue.Ask(ctx, ar) // a ctx error comes back as a deny with its reason
 	if d.Verdict != approvals.Allow {
@@ -176,36 +180,40 @@ func (e *approvalEngine) Decide(ctx context.Context, req ExecRequest, who Identi
 	return out, nil
 }
 
-// target completes ar for where req runs, or says why it cannot run there.
-func (e *approvalEngine) target(ctx context.Context, req ExecRequest, ar *approvals.Request) string {
+// target completes ar for where req runs, or says why it cannot run there
+// (and the refusal's API code when it is not "denied").
+func (e *approvalEngine) target(ctx context.Context, req ExecRequest, ar *approvals.Request) (refusal, code string) {
 	if req.Target == TargetHost {
 		ar.Target, ar.Path, ar.Cwd = approvals.TargetHost, e.hostPath, req.Cwd
 		switch {
 		case !e.gatewayHost:
-			return "host execution is off on this sidecar: it is not the gateway host's (gateway_host)"
+			return "host execution is off on this sidecar: it is not the gateway host's (gateway_host)", ""
 		case !req.Elevated:
-			return `target "host" runs outside any sandbox: the request must say "elevated": true`
+			return `target "host" runs outside any sandbox: the request must say "elevated": true`, ""
 		case !path.IsAbs(req.Cwd):
-			return fmt.Sprintf("target host needs an absolute cwd, got %q", req.Cwd)
+			return fmt.Sprintf("target host needs an absolute cwd, got %q", req.Cwd), ""
 		}
 		if err := checkHostEnv(req.Env); err != nil {
-			return err.Error()
+			return err.Error(), ""
 		}
-		return ""
+		return "", ""
 	}
 	ar.Target, ar.Cwd = approvals.TargetSandbox, req.Cwd
 	if !path.IsAbs(ar.Cwd) {
 		ar.Cwd = path.Join(sandbox.WorkspacePath, ar.Cwd)
 	}
 	p, err := e.profiles.Profile(req.Agent)
+	if errors.Is(err, sandbox.ErrNoProfile) {
+		return noProfileMessage(err, e.configFile), codeNoProfile
+	}
 	if err != nil {
-		return err.Error()
+		return err.Error(), ""
 	}
 	ar.Path = p.Path
 	if ar.Resolver, err = e.images.resolver(ctx, p); err != nil {
-		return "cannot judge the command: " + err.Error()
+		return "cannot judge the command: " + err.Error(), ""
 	}
-	return ""
+	return "", ""
 }
 
 // execRecord is the trail record of a denied exec.

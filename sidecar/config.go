@@ -83,17 +83,26 @@ type AllowRule struct {
 // defaults) and validates it for the given state directory. Errors name the
 // file and the entry at fault.
 func LoadConfig(file, stateDir string) (*Config, error) {
+	cfg, _, err := loadConfig(file, stateDir)
+	return cfg, err
+}
+
+// loadConfig is LoadConfig that also returns the file's content as read
+// (nil for a missing file), which the running sidecar compares the file
+// with later (configWatch).
+func loadConfig(file, stateDir string) (*Config, []byte, error) {
 	data, err := readConfigFile(file)
+	raw := data
 	if errors.Is(err, fs.ErrNotExist) {
 		data = []byte("{}")
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, err := ParseConfig(data, stateDir)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", file, err)
+		return nil, nil, fmt.Errorf("config %s: %w", file, err)
 	}
-	return cfg, nil
+	return cfg, raw, nil
 }
 
 // readConfigFile refuses a config others can write: it decides what

@@ -77,7 +77,11 @@ func (s *Server) decide(ctx context.Context, req ExecRequest, who Identity) (Dec
 		s.metrics.total.WithLabelValues(req.Target, resultDenied).Inc()
 		s.log.Info("exec denied", "agent", req.Agent, "identity", who.Name, "target", req.Target,
 			"argv0", req.Argv[0], "decision", d.Decision, "approval_id", d.ApprovalID, "reason", d.Reason)
-		return d, &apiError{status: http.StatusForbidden, code: "denied", msg: d.Reason, decision: &d}
+		code := "denied"
+		if d.Code != "" {
+			code = d.Code
+		}
+		return d, &apiError{status: http.StatusForbidden, code: code, msg: d.Reason, decision: &d}
 	}
 	return d, nil
 }
@@ -98,7 +102,7 @@ func (s *Server) run(ctx context.Context, req ExecRequest, who Identity, d Decis
 		s.metrics.total.WithLabelValues(req.Target, resultError).Inc()
 		s.log.Warn("exec failed", "agent", req.Agent, "session", req.Session, "identity", who.Name,
 			"target", req.Target, "argv0", req.Argv[0], "err", err)
-		return res, runError(err)
+		return res, runError(err, s.opts.ConfigFile)
 	}
 	result := resultOf(res)
 	s.metrics.total.WithLabelValues(req.Target, result).Inc()
@@ -110,13 +114,26 @@ func (s *Server) run(ctx context.Context, req ExecRequest, who Identity, d Decis
 	return res, nil
 }
 
-// runError maps a Runner error to a status and code.
-func runError(err error) *apiError {
+// codeNoProfile is the API code of a sandbox command for an agent without a
+// sandbox profile, whichever policy is in force.
+const codeNoProfile = "no_sandbox_profile"
+
+// noProfileMessage says which file to edit for a missing profile.
+func noProfileMessage(err error, configFile string) string {
+	if configFile == "" {
+		configFile = "the sidecar config"
+	}
+	return err.Error() + `; add a profile for the agent (or "*") under "sandboxes" in ` + configFile + " and restart the sidecar"
+}
+
+// runError maps a Runner error to a status and code; configFile is named
+// where editing it is the fix.
+func runError(err error, configFile string) *apiError {
 	switch {
 	case errors.Is(err, sandbox.ErrInvalidRequest):
 		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error()}
 	case errors.Is(err, sandbox.ErrNoProfile):
-		return &apiError{status: http.StatusForbidden, code: "no_sandbox_profile", msg: err.Error()}
+		return &apiError{status: http.StatusForbidden, code: codeNoProfile, msg: noProfileMessage(err, configFile)}
 	case errors.Is(err, sandbox.ErrLimit):
 		return &apiError{status: http.StatusServiceUnavailable, code: "sandbox_limit", msg: err.Error()}
 	case errors.Is(err, sandbox.ErrClosed), errors.Is(err, context.Canceled):

@@ -64,9 +64,9 @@ http://:%d {
 	if code, body := do("GET", "/plain/v1/sandboxes", ""); code != 401 || body["code"] != "no_identity" {
 		t.Fatalf("unsigned route: %d %v, want 401 no_identity", code, body)
 	}
-	// The sidecar acts on the identity the gate signed: its policy (empty
-	// exec_allow) denies, and its log names the token identity.
-	if code, body := do("POST", "/signed/v1/exec", `{"agent":"main","argv":["/bin/echo","hi"]}`); code != 403 || body["code"] != "denied" {
+	// The sidecar acts on the identity the gate signed: it refuses (no
+	// sandbox profile), and its log names the token identity.
+	if code, body := do("POST", "/signed/v1/exec", `{"agent":"main","argv":["/bin/echo","hi"]}`); code != 403 || body["code"] != "no_sandbox_profile" {
 		t.Fatalf("exec through the signed route: %d %v", code, body)
 	}
 	if !strings.Contains(logs.String(), `"identity":"token:CLAWGUARD_TEST_GATE_TOKEN"`) {

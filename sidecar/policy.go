@@ -36,6 +36,8 @@ type Decision struct {
 	// host runner) execute it, argv unchanged, so what runs is what was
 	// judged. Empty: argv[0] as given.
 	Exec string `json:"-"`
+	// Code is a refusal's API error code. Default "denied".
+	Code string `json:"-"`
 }
 
 // Allowlist is the sidecar's policy while no approvals engine is plugged

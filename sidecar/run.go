@@ -52,6 +52,10 @@ type DaemonOptions struct {
 	// reports through its metrics registry: the CLI's periodic security
 	// audit (audit.Monitor, clawguard_audit_findings). Default nil.
 	Background func(ctx context.Context, reg prometheus.Registerer) error
+	// ConfigPoll is how often the config file is compared with what the
+	// sidecar started on; a change is reported, not applied (configWatch).
+	// Default DefaultConfigPoll.
+	ConfigPoll time.Duration
 }
 
 // shutdownTimeout bounds how long shutdown may take (running commands are
@@ -77,9 +81,12 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	if o.SocketPath == "" {
 		o.SocketPath = filepath.Join(o.StateDir, wire.FileSidecarSocket)
 	}
-	cfg, err := LoadConfig(o.ConfigPath, o.StateDir)
+	cfg, loaded, err := loadConfig(o.ConfigPath, o.StateDir)
 	if err != nil {
 		return err
+	}
+	if o.ConfigPoll <= 0 {
+		o.ConfigPoll = DefaultConfigPoll
 	}
 	if o.Secrets == nil {
 		v, err := vault.Open(o.StateDir)
@@ -98,6 +105,10 @@ func Run(ctx context.Context, o DaemonOptions) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	watch, err := newConfigWatch(o.ConfigPath, o.StateDir, loaded, o.Logger, reg)
+	if err != nil {
+		return err
+	}
 	cli, err := sandbox.NewClient()
 	if err != nil {
 		return err
@@ -126,6 +137,7 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	srv, err := New(Options{
 		Sandboxes: mgr, Host: o.Host, Policy: o.Policy, Verifier: verifier,
 		AllowedUIDs: cfg.AllowedUIDs, Registry: reg, Logger: o.Logger,
+		ConfigFile: o.ConfigPath, Health: watch.status,
 	})
 	if err != nil {
 		mgr.Close(context.Background())
@@ -148,6 +160,7 @@ func Run(ctx context.Context, o DaemonOptions) error {
 		"profiles", len(cfg.Sandboxes), "allowed_uids", cfg.AllowedUIDs, "signed_identity", len(cfg.IdentityKeys) > 0)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	go watch.run(ctx, o.ConfigPoll)
 	if o.Ready != nil {
 		o.Ready(o.SocketPath)
 	}

@@ -36,5 +36,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		wire.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
 		return
 	}
-	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	body := map[string]string{"status": "ok"}
+	if s.opts.Health != nil {
+		for k, v := range s.opts.Health() {
+			body[k] = v
+		}
+	}
+	wire.WriteJSON(w, http.StatusOK, body)
 }

@@ -37,6 +37,11 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
+	// ConfigFile names the sidecar's config file in refusals a change to
+	// it would fix (no_sandbox_profile). Default: "the sidecar config".
+	ConfigFile string
+	// Health, if set, adds fields to GET /healthz (restart_needed).
+	Health func() map[string]string
 }
 
 // Server is the sidecar's HTTP API.

@@ -127,9 +127,9 @@ http://:%d {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// The sidecar acts on the identity the gate signed: its policy (empty
-	// exec_allow) denies, and its log names the token identity.
-	if code, body := gate("POST", "/sidecar/v1/exec", `{"agent":"main","argv":["/bin/echo","hi"]}`); code != 403 || body["code"] != "denied" {
+	// The sidecar acts on the identity the gate signed: it refuses (no
+	// sandbox profile), and its log names the token identity.
+	if code, body := gate("POST", "/sidecar/v1/exec", `{"agent":"main","argv":["/bin/echo","hi"]}`); code != 403 || body["code"] != "no_sandbox_profile" {
 		t.Fatalf("exec over the tailnet: %d %v", code, body)
 	}
 	if !strings.Contains(logs.String(), `"identity":"token:CLAWGUARD_TEST_GATE_TOKEN"`) {

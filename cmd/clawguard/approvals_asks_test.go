@@ -201,6 +201,7 @@ func TestApprovalsCLI(t *testing.T) {
 // file the sidecar would refuse to start on.
 func TestSidecarCheckApprovals(t *testing.T) {
 	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "sidecar.json"), []byte(`{}`), 0o600) // missing is an error of its own
 	r := runCLI(nil, nil, "sidecar", "--check", "--state-dir", dir)
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, "policy: approvals "+approvals.DefaultPath(dir)) || !strings.Contains(r.stdout, "gateway_host false") {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -61,6 +63,16 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 		cfg, err := sidecar.LoadConfig(cfgPath, dir)
 		if err != nil {
 			return err
+		}
+		if _, err := os.Lstat(cfgPath); errors.Is(err, os.ErrNotExist) {
+			// Nothing to check: say so rather than "OK" (a typo in --config or
+			// --state-dir looks just like this).
+			if *asJSON {
+				if err := c.writeJSON(cfg); err != nil {
+					return err
+				}
+			}
+			return fmt.Errorf("%s is missing: there is no config file to check; without it the sidecar runs on the defaults (no sandbox profiles, so sandbox commands are refused with no_sandbox_profile; the approvals file decides). Create it (README: \"Config file\") or name another with --config", cfgPath)
 		}
 		policy := "exec_allow (the approvals file is not used while it is set)"
 		if len(cfg.ExecAllow) == 0 {
