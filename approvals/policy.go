@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -220,10 +221,15 @@ func (p *Policy) evaluate(req *Request, mode Mode) Decision {
 	switch {
 	case missed != nil:
 		reason.WriteString(": " + d.explain(missed, cmd, joined))
+		if hint := multicallHint(cmd); hint != "" {
+			reason.WriteString(" (" + hint + ")")
+		}
 	case cmd.note != "":
 		reason.WriteString(" (" + cmd.note + ")")
 	default:
-		if alias := p.aliasHint(ap, cmd.path); alias != "" {
+		if hint := multicallHint(cmd); hint != "" {
+			reason.WriteString(" (" + hint + ")")
+		} else if alias := p.aliasHint(ap, cmd.path); alias != "" {
 			reason.WriteString(" (" + alias + ")")
 		}
 	}
@@ -292,6 +298,18 @@ func (d *Decision) explain(r *rule, cmd *command, joined string) string {
 		}
 	}
 	return ""
+}
+
+// multicallHint says, for a program invoked through a link to a multi-call
+// binary (busybox: /bin/ls -> /bin/busybox), what an allow entry that
+// matches it looks like: the binary's path, and args over the applet name
+// and its arguments.
+func multicallHint(cmd *command) string {
+	if !multicall[family(path.Base(cmd.path))] || multicall[family(cmd.invoked)] || len(cmd.args) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s runs the multi-call binary %s, so it is judged as %s: an entry that matches names \"path\": %q with an \"args\" pattern over %q, the applet name first (for exactly these arguments \"args\": %q)",
+		cmd.invoked, cmd.path, Quote(append([]string{cmd.path}, cmd.args...)), cmd.path, JoinArgs(cmd.args), ExactArgs(cmd.args))
 }
 
 // aliasHint explains a miss caused by an entry naming a program through a

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/clawguard/clawguard/approvals"
+	"github.com/clawguard/clawguard/sandbox"
+	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
 )
 
@@ -32,7 +34,11 @@ Exec approvals decide which commands agents may run (the file is
 
 Verbs:
   check         evaluate one command against the policy, exactly as the
-                sidecar does, and print {"decision","resolved","rule","reason"}
+                sidecar does, and print {"decision","resolved","rule","reason"};
+                the exit status tells the decision: 0 allow, 3 ask, 4 deny
+                (1 an error, 2 a wrong invocation). For a sandbox command,
+                --image IMAGE resolves the program in that local Docker image
+                as the sidecar does, --root DIR in an unpacked root
   list          the asks waiting for a person (--state decided|all for more)
   allow-once    ID   run this command, this time
   allow-always  ID   run it and record an allow entry for it (exactly these
@@ -46,6 +52,7 @@ which is what the audit trail records as the decider.
 
 Examples:
   clawguard approvals check --agent main --target host -- git status
+  clawguard approvals check --agent main --image clawguard-tools:1 -- ls -la
   clawguard approvals check --agent main --root /srv/rootfs -- env FOO=1 rm -rf /
   clawguard approvals list
   clawguard approvals allow-always apr_k3x... --args '^status( .*)?$'
@@ -62,7 +69,7 @@ func runApprovals(ctx context.Context, c *cli, args []string) error {
 	}
 	switch verb {
 	case "check":
-		return approvalsCheck(c, args)
+		return approvalsCheck(ctx, c, args)
 	case "list":
 		return approvalsList(ctx, c, args)
 	}
@@ -83,7 +90,7 @@ func (e envFlags) Set(s string) error {
 	return nil
 }
 
-func approvalsCheck(c *cli, args []string) error {
+func approvalsCheck(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("approvals check", "approvals check [flags] -- ARGV…")
 	dirFlag := stateDirFlag(fs)
 	file := fs.String("file", "", "approval file (default <state_dir>/approvals.json)")
@@ -92,6 +99,7 @@ func approvalsCheck(c *cli, args []string) error {
 	cwd := fs.String("cwd", "", "working directory (default: the current one for host, /workspace for sandbox)")
 	pathList := fs.String("path", "", "PATH to look argv[0] up in (default: $PATH for host, Docker's default for sandbox)")
 	root := fs.String("root", "", "sandbox only: the image's root filesystem directory to resolve programs in (/ for this machine's)")
+	image := fs.String("image", "", "sandbox only: a local Docker image to resolve programs in, as the sidecar does (never pulled)")
 	env := envFlags{}
 	fs.Var(env, "env", "NAME=VALUE the request sets (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -110,8 +118,8 @@ func approvalsCheck(c *cli, args []string) error {
 	}
 	switch req.Target {
 	case approvals.TargetHost:
-		if *root != "" {
-			return usageError{"--root applies to --target sandbox only"}
+		if *root != "" || *image != "" {
+			return usageError{"--root and --image apply to --target sandbox only"}
 		}
 		if req.Cwd == "" {
 			wd, err := os.Getwd()
@@ -124,10 +132,21 @@ func approvalsCheck(c *cli, args []string) error {
 			req.Path = os.Getenv("PATH")
 		}
 	case approvals.TargetSandbox:
-		if *root == "" {
-			return usageError{"--target sandbox needs --root DIR, the sandbox image's root filesystem (e.g. from `docker export`), or --root / to use this machine's; or use --target host"}
+		switch {
+		case *root != "" && *image != "":
+			return usageError{"give --image or --root, not both"}
+		case *image != "":
+			r, closeImage, err := sidecar.ImageResolver(ctx, sandbox.Profile{Image: *image})
+			if err != nil {
+				return err
+			}
+			defer closeImage()
+			req.Resolver = r
+		case *root != "":
+			req.Resolver = approvals.RootResolver{Root: *root}
+		default:
+			return usageError{"--target sandbox needs --image IMAGE (a local Docker image, as the sidecar sees it) or --root DIR (the image's root filesystem, e.g. from `docker export`; / for this machine's); or use --target host"}
 		}
-		req.Resolver = approvals.RootResolver{Root: *root}
 		if req.Cwd == "" {
 			req.Cwd = "/workspace"
 		}
@@ -153,5 +172,22 @@ func approvalsCheck(c *cli, args []string) error {
 	// keep <, > and & readable.
 	enc := json.NewEncoder(c.stdout)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(p.Evaluate(req).Check())
+	d := p.Evaluate(req)
+	if err := enc.Encode(d.Check()); err != nil {
+		return err
+	}
+	switch d.Verdict {
+	case approvals.Allow:
+		return nil
+	case approvals.Ask:
+		return exitCode(checkExitAsk)
+	}
+	return exitCode(checkExitDeny)
 }
+
+// Exit statuses of `approvals check` beyond 0 (allow), 1 (error) and 2
+// (usage).
+const (
+	checkExitAsk  = 3
+	checkExitDeny = 4
+)

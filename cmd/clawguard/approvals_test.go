@@ -2,25 +2,31 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/clawguard/clawguard/sandbox/sandboxtest"
 )
 
 // checkOut decodes `approvals check` output and insists on exactly the four
 // documented keys.
 func checkOut(t *testing.T, r cliResult) map[string]any {
 	t.Helper()
-	wantCode(t, r, 0)
 	if strings.Count(r.stdout, "\n") != 1 {
-		t.Fatalf("output is not one line: %q", r.stdout)
+		t.Fatalf("output is not one line: %q (exit %d, stderr %q)", r.stdout, r.code, r.stderr)
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
 		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	// The exit status tells the decision apart: 0 allow, 3 ask, 4 deny.
+	if want := map[any]int{"allow": 0, "ask": 3, "deny": 4}[m["decision"]]; r.code != want {
+		t.Fatalf("decision %v exited %d, want %d", m["decision"], r.code, want)
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -122,4 +128,55 @@ func TestApprovalsCheckDefaultsAndErrors(t *testing.T) {
 	bad := writeApprovals(t, `{"version":1,"agents":{"main":{"allow":[{"path":"/a"},{"path":"/b"},{"path":"/c","args":"(x"}]}}}`)
 	wantCode(t, runCLI(nil, nil, "approvals", "check", "--file", bad, "--agent", "main", "--root", "/", "--", "ls"), 1,
 		"agents.main.allow[2].args: bad regex")
+}
+
+// TestApprovalsCheckImage: --image judges a sandbox command against a local
+// Docker image the way the sidecar does (programs resolved in the image
+// through the engine, run-time mounts unknown), the exit status tells
+// allow, ask and deny apart, a busybox applet's reason says what entry
+// would match, and the lookup container is removed.
+func TestApprovalsCheckImage(t *testing.T) {
+	dcli := sandboxtest.Client(t)
+	img := sandboxtest.TestImage(t, dcli)
+	file := writeApprovals(t, `{"version":1,"agents":{
+		"main":{"mode":"ask","allow":[{"path":"/bin/busybox","args":"^echo( .*)?$"}]},
+		"strict":{"mode":"allowlist"}}}`)
+	check := func(agent string, argv ...string) cliResult {
+		return runCLI(nil, nil, append([]string{"approvals", "check", "--file", file, "--agent", agent, "--image", img, "--"}, argv...)...)
+	}
+	r := check("main", "echo", "hi")
+	m := checkOut(t, r)
+	if r.code != 0 || m["decision"] != "allow" || m["resolved"] != "/bin/busybox" || m["rule"] != "agents.main.allow[0]" {
+		t.Fatalf("echo hi: %d %v", r.code, m)
+	}
+	r = check("main", "/bin/ls", "-la")
+	m = checkOut(t, r)
+	reason, _ := m["reason"].(string)
+	if r.code != 3 || m["decision"] != "ask" || m["resolved"] != "/bin/busybox" ||
+		!strings.Contains(reason, `/bin/ls runs the multi-call binary /bin/busybox`) ||
+		!strings.Contains(reason, `names "path": "/bin/busybox" with an "args" pattern over "ls -la"`) ||
+		!strings.Contains(reason, `"args": "^ls -la$"`) {
+		t.Fatalf("/bin/ls -la: %d %v", r.code, m)
+	}
+	r = check("strict", "ls")
+	m = checkOut(t, r)
+	if r.code != 4 || m["decision"] != "deny" || !strings.Contains(m["reason"].(string), "multi-call binary /bin/busybox") {
+		t.Fatalf("strict ls: %d %v", r.code, m)
+	}
+	// /tmp is a tmpfs at run time: what is there cannot be judged from the
+	// image, exactly as in the sidecar.
+	m = checkOut(t, check("strict", "/tmp/tool"))
+	if !strings.Contains(m["reason"].(string), "cannot resolve the program") {
+		t.Fatalf("/tmp/tool: %v", m)
+	}
+	wantCode(t, check("main", "no-such-program"), 4) // cannot be resolved: denied, as in the sidecar
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--file", file, "--agent", "main", "--image", "clawguard-no-such-image:0", "--", "ls"), 1, "clawguard-no-such-image:0")
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--file", file, "--agent", "main", "--image", img, "--root", "/", "--", "ls"), 2, "not both")
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--file", file, "--agent", "main", "--target", "host", "--image", img, "--", "ls"), 2, "sandbox only")
+	if left := sandboxtest.Containers(t, dcli, fmt.Sprintf("cgcheck%d", os.Getpid())); len(left) != 0 {
+		t.Fatalf("lookup containers left behind: %v", left)
+	}
+	if r := runCLI(nil, nil, "approvals", "--help"); !strings.Contains(r.stdout, "0 allow, 3 ask, 4 deny") || !strings.Contains(r.stdout, "--image") {
+		t.Fatalf("approvals --help does not document the exit status and --image:\n%s", r.stdout)
+	}
 }
