@@ -94,6 +94,12 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
+	// Before the sidecar starts: it reads sidecar.json once, at start.
+	sandboxNote, err := starterSandbox(ctx, o.stateDir)
+	if err != nil {
+		return err
+	}
+
 	if o.upstream == "" {
 		addr, stop, err := startDemoUpstream()
 		if err != nil {
@@ -160,6 +166,11 @@ func runUp(ctx context.Context, c *cli, args []string) error {
 	for _, l := range upTryLines(cg, sdArg, base, o.adminListen) {
 		out.line("up", "try:      "+l)
 	}
+	out.line("up", "sandbox:  "+sandboxNote)
+	if strings.HasPrefix(sandboxNote, "starter profile") {
+		// Not a try: line: it waits until a person answers the ask.
+		out.line("up", "exec:     "+firstExec(cg, sdArg, base)+"   <- waits for you: "+cg+" approvals list"+sdArg+", then "+cg+" approvals allow-once"+sdArg+" ID")
+	}
 	out.line("up", "Ctrl-C stops everything.")
 
 	err = sup.wait(ctx)
@@ -180,6 +191,13 @@ func upTryLines(cg, sdArg, base, adminListen string) []string {
 		devices,
 		cg + " audit" + sdArg,
 	}
+}
+
+// firstExec is the curl that runs a first command in the starter sandbox
+// through the gate.
+func firstExec(cg, sdArg, base string) string {
+	return "curl -sS -H \"Authorization: Bearer $(" + cg + " vault get" + sdArg + " " + gatewayTokenEntry + ")\" " +
+		`-d '{"agent":"main","session":"first","argv":["/bin/echo","hello from a sandbox"]}' ` + base + "/sidecar/v1/exec"
 }
 
 // stateDirNote says where the state directory came from.
