@@ -153,11 +153,11 @@ func TestDevicesCLIReject(t *testing.T) {
 
 func TestDevicesCLIAdminToken(t *testing.T) {
 	// Not an admin: the token authenticates, but the API refuses it.
-	base, admin := startGate(t, "")
+	_, admin := startGate(t, "")
 	t.Setenv("MY_ADMIN", opsToken)
 	wantCode(t, runCLI(nil, nil, "devices", "list", "--admin-url", admin, "--token-env", "MY_ADMIN"), 1, "403 forbidden", "admins")
 
-	base, admin = startGate(t, "admins token:CG_OPS_TOKEN")
+	base, admin := startGate(t, "admins token:CG_OPS_TOKEN")
 	_, id := remoteSession(t, base)
 	wantCode(t, runCLI(nil, nil, "devices", "approve", id, "--admin-url", admin, "--token-env", "MY_ADMIN"), 0)
 	r := runCLI(nil, nil, "devices", "list", "--json", "--admin-url", admin, "--token-env", "MY_ADMIN")

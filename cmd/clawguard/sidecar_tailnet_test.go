@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -35,6 +37,7 @@ func TestSidecarTailnetFlags(t *testing.T) {
 		}
 	}
 	// Well-formed flags pass (--check stops before anything listens).
+	os.WriteFile(filepath.Join(dir, "sidecar.json"), []byte(`{}`), 0o600) // a missing file fails --check
 	out, errOut, code := sidecarCLI("--state-dir", dir, "--check", "--tailnet", "side",
 		"--tailnet-allow-tags", "tag:gate,tag:ops", "--tailnet-allow-users", "alice@example.com",
 		"--tailnet-auth-key", "{vault.ts_authkey}", "--tailnet-tags", "tag:clawguard-sidecar", "--tailnet-port", "8443")
