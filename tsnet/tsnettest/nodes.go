@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,13 +82,36 @@ func DecodeAnswer(t testing.TB, res *http.Response) Answer {
 	return a
 }
 
+// Get fetches url over the tailnet through c and reports whether a
+// connection to the server was made. On a loaded machine a TCP handshake
+// over this offline tailnet now and then gets no answer for seconds (seen
+// with the server idle in Accept, with or without Caddy reloads: the
+// packets are lost between the two tsnet nodes), so tests tell such a dial
+// apart from a request the server received.
+func (c *Client) Get(url string) (res *http.Response, connected bool, err error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	var got atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { got.Store(true) }}
+	res, err = c.HTTP.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	return res, got.Load(), err
+}
+
 // Ask fetches url over the tailnet through c and decodes the Identify
-// answer.
+// answer. A dial that never connected is tried again (see Get), up to
+// three times; any other failure fails t.
 func (c *Client) Ask(t testing.TB, url string) Answer {
 	t.Helper()
-	res, err := c.HTTP.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s over the tailnet: %v", url, err)
+	for try := 1; ; try++ {
+		res, connected, err := c.Get(url)
+		switch {
+		case err == nil:
+			return DecodeAnswer(t, res)
+		case connected || try == 3:
+			t.Fatalf("GET %s over the tailnet (try %d): %v", url, try, err)
+		}
+		t.Logf("GET %s over the tailnet: no connection (%v); trying again", url, err)
 	}
-	return DecodeAnswer(t, res)
 }
