@@ -18,6 +18,14 @@ import (
 // person; answered with `clawguard approvals allow-once`, it runs in the
 // sandbox. Files the user already has are never replaced.
 func TestUpStarterSandbox(t *testing.T) {
+	// Built afresh (unless a sandbox uses it right now), to see that the
+	// build leaves nothing behind.
+	if ids, err := exec.Command("docker", "images", "-q", "clawguard-sandbox-busybox").Output(); err == nil {
+		for _, id := range strings.Fields(string(ids)) {
+			exec.Command("docker", "rmi", id).Run()
+		}
+	}
+	danglingBefore := danglingImages(t)
 	stateDir := filepath.Join(t.TempDir(), "state")
 	pass := "CLAWGUARD_VAULT_PASSPHRASE=e2e passphrase"
 	env := append(os.Environ(), pass)
@@ -115,4 +123,18 @@ func TestUpStarterSandbox(t *testing.T) {
 	if !bytes.Contains(before, []byte(`"*"`)) {
 		t.Fatalf("sidecar.json: %s", before)
 	}
+	// Building the image left no untagged layers behind.
+	if after := danglingImages(t); len(after) > len(danglingBefore) {
+		t.Errorf("dangling images: %d before, %d after (%q)", len(danglingBefore), len(after), after)
+	}
+}
+
+// danglingImages lists the Docker host's untagged images.
+func danglingImages(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "images", "-q", "-f", "dangling=true").Output()
+	if err != nil {
+		t.Fatalf("docker images: %v", err)
+	}
+	return strings.Fields(string(out))
 }
