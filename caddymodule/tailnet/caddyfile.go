@@ -102,8 +102,9 @@ func parseNode(d *caddyfile.Dispenser) (tsnet.NodeConfig, error) {
 			}
 			nc.Ephemeral = true
 		case "tags":
-			nc.Tags = append(nc.Tags, d.RemainingArgs()...)
-			if len(nc.Tags) == 0 {
+			tags := d.RemainingArgs()
+			nc.Tags = append(nc.Tags, tags...)
+			if len(tags) == 0 {
 				err = secretref.ArgErr(d, "tailnet node "+opt, "takes one or more tags")
 			}
 		default:
