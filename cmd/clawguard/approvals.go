@@ -30,7 +30,7 @@ const dockerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 const approvalsHelp = `Usage: clawguard approvals <verb> [flags]
 
 Exec approvals decide which commands agents may run (the file is
-<state_dir>/approvals.json, mode 0600; see the README for its format).
+<state_dir>/approvals.json, mode 0600; docs/approvals.md has its format).
 
 Verbs:
   check         evaluate one command against the policy, exactly as the

@@ -72,7 +72,7 @@ func runSidecar(ctx context.Context, c *cli, args []string) error {
 					return err
 				}
 			}
-			return fmt.Errorf("%s is missing: there is no config file to check; without it the sidecar runs on the defaults (no sandbox profiles, so sandbox commands are refused with no_sandbox_profile; the approvals file decides). Create it (README: \"Config file\") or name another with --config", cfgPath)
+			return fmt.Errorf("%s is missing: there is no config file to check; without it the sidecar runs on the defaults (no sandbox profiles, so sandbox commands are refused with no_sandbox_profile; the approvals file decides). Create it (docs/sandboxes.md, \"Config file\") or name another with --config", cfgPath)
 		}
 		policy := "exec_allow (the approvals file is not used while it is set)"
 		if len(cfg.ExecAllow) == 0 {

@@ -256,7 +256,7 @@ func loopbackListen(addr string) (host, port string, err error) {
 	}
 	a, perr := netip.ParseAddr(host)
 	if perr != nil || !a.IsLoopback() {
-		return "", "", usageError{fmt.Sprintf("--listen %q: up binds loopback only (127.0.0.1 or ::1); expose remotely over a tailnet (see README)", addr)}
+		return "", "", usageError{fmt.Sprintf("--listen %q: up binds loopback only (127.0.0.1 or ::1); expose remotely over a tailnet (docs/tailnet.md)", addr)}
 	}
 	return host, port, nil
 }
