@@ -48,9 +48,10 @@ func quickstartCommands(t *testing.T) []string {
 }
 
 // TestQuickstart runs the README's quickstart as written, in one bash, as
-// a new user would type it: a fresh HOME (so the default state directory
-// and ~/.local/bin are new), the build from this checkout, then everything
-// else from an empty directory. The one thing it fills in is the ask's ID,
+// a new user would type it: a fresh HOME (so ~/.local/bin is new) and a
+// fresh state directory ($CLAWGUARD_STATE_DIR: as root the default would be
+// this machine's /var/lib/clawguard), the build from this checkout, then
+// everything else from an empty directory. The one thing it fills in is the ask's ID,
 // which the text says to take from the list. It ends with the sandboxed
 // command's answer after a person's allow-once through the CLI.
 func TestQuickstart(t *testing.T) {
@@ -63,7 +64,8 @@ func TestQuickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	home, work := t.TempDir(), t.TempDir()
-	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "CLAWGUARD_VAULT_PASSPHRASE=e2e quickstart"}
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "CLAWGUARD_VAULT_PASSPHRASE=e2e quickstart",
+		"CLAWGUARD_STATE_DIR=" + filepath.Join(home, "state")}
 	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "DOCKER_HOST", "TMPDIR"} {
 		if v := goEnvOrEnv(k); v != "" {
 			env = append(env, k+"="+v)
