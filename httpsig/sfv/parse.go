@@ -322,6 +322,17 @@ func (p *parser) number() (any, error) {
 func (p *parser) str() (string, error) {
 	start := p.off
 	p.off++ // opening quote
+	// Most strings have no escape: return them as a slice of the input.
+	for i := p.off; i < len(p.s); i++ {
+		c := p.s[i]
+		if c == '"' {
+			p.off = i + 1
+			return p.s[start+1 : i], nil
+		}
+		if c == '\\' || c < 0x20 || c > 0x7e {
+			break // the loop below reports or unescapes it
+		}
+	}
 	var b strings.Builder
 	for {
 		if p.eof() {
