@@ -17,7 +17,11 @@
 // server: the ratio of CPU per request, which other processes' load disturbs
 // far less than requests per second.
 //
-//	go run ./bench/gate [-duration 30s] [-conns 16] [-rounds 5] [-cpuprofile FILE]
+//	go run ./bench/gate [-wrk] [-duration 30s] [-conns 16] [-rounds 5] [-cpuprofile FILE]
+//
+// -wrk drives the gate like wrk: 32 keep-alive connections (unless -conns)
+// of prepared raw HTTP/1.1 requests, and prints the median of per-round
+// ratios with their spread.
 //
 // It is a program at the top of the layers; it builds its Caddy in process.
 package main
