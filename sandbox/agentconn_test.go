@@ -139,8 +139,12 @@ func FuzzAgentStream(f *testing.F) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the stream neither ended nor failed after its input ended")
 		}
-		if a.alive() {
-			t.Fatal("the connection outlived its stream's end")
+		// The input has ended (EOF after in): the connection must notice.
+		// A well-formed Exit in in may end the stream first, so wait.
+		for deadline := time.Now().Add(5 * time.Second); a.alive(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the connection outlived the end of its input")
+			}
 		}
 	})
 }
