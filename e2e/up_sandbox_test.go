@@ -16,7 +16,8 @@ import (
 // and an approvals file that asks about everything, and prints the curl
 // of a first sandboxed command. Run as printed, that command waits for a
 // person; answered with `clawguard approvals allow-once`, it runs in the
-// sandbox. Files the user already has are never replaced.
+// sandbox. (That existing files are never replaced is
+// TestStarterSandboxKeepsUsersConfig in cmd/clawguard.)
 func TestUpStarterSandbox(t *testing.T) {
 	// Built afresh (unless a sandbox uses it right now), to see that the
 	// build leaves nothing behind.
@@ -114,7 +115,7 @@ func TestUpStarterSandbox(t *testing.T) {
 	}
 	t.Logf("approved %s; the sandbox said %q (decision %s)", id, res.Stdout, res.Decision)
 
-	// A second up keeps the files as they are (here: as the first wrote them).
+	// What up wrote: a "*" profile, and a policy that asks.
 	before, _ := os.ReadFile(filepath.Join(stateDir, "sidecar.json"))
 	msg, err := os.ReadFile(filepath.Join(stateDir, "approvals.json"))
 	if err != nil || !strings.Contains(string(msg), `"mode": "ask"`) {
