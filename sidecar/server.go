@@ -96,10 +96,10 @@ func New(o Options) (*Server, error) {
 		s.allowed[u] = true
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
-	s.Handle("POST /v1/exec", http.HandlerFunc(s.handleExec))
-	s.Handle("GET /v1/exec/stream", http.HandlerFunc(s.handleStream))
-	s.Handle("GET /v1/sandboxes", http.HandlerFunc(s.handleListSandboxes))
-	s.Handle("DELETE /v1/sandboxes/{id}", http.HandlerFunc(s.handleDeleteSandbox))
+	s.Handle("POST "+wire.PathExec, http.HandlerFunc(s.handleExec))
+	s.Handle("GET "+wire.PathExecStream, http.HandlerFunc(s.handleStream))
+	s.Handle("GET "+wire.PathSandboxes, http.HandlerFunc(s.handleListSandboxes))
+	s.Handle("DELETE "+wire.PathSandboxes+"/{id}", http.HandlerFunc(s.handleDeleteSandbox))
 	// Health and metrics need an allowed peer but no identity: probes and
 	// scrapers on the host do not carry the gate's headers.
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)

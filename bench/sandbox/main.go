@@ -333,7 +333,7 @@ func apiServer(m *sandbox.Manager, state string) (func() (time.Duration, error),
 	}}}
 	body := []byte(`{"agent":"plain","session":"api","argv":["/bin/true"]}`)
 	once := func() (time.Duration, error) {
-		req, _ := http.NewRequest("POST", "http://sidecar/v1/exec", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", "http://sidecar"+wire.PathExec, bytes.NewReader(body))
 		req.Header.Set(wire.HeaderIdentity, "local")
 		start := time.Now()
 		resp, err := hc.Do(req)

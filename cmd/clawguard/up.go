@@ -197,7 +197,7 @@ func upTryLines(cg, sdArg, base, adminListen string) []string {
 // through the gate.
 func firstExec(cg, sdArg, base string) string {
 	return "curl -sS -H \"Authorization: Bearer $(" + cg + " vault get" + sdArg + " " + gatewayTokenEntry + ")\" " +
-		`-d '{"agent":"main","session":"first","argv":["/bin/echo","hello from a sandbox"]}' ` + base + "/sidecar/v1/exec"
+		`-d '{"agent":"main","session":"first","argv":["/bin/echo","hello from a sandbox"]}' ` + base + "/sidecar" + wire.PathExec
 }
 
 // stateDirNote says where the state directory came from.
