@@ -148,8 +148,12 @@ func selectSignature(input, signature, label string) (string, *sigParams, []byte
 	if in.InnerList == nil {
 		return "", nil, nil, refuse(CodeSignatureMalformed, "Signature-Input %q is not an inner list of components", label)
 	}
-	sig, ok := sg.Item.Value.([]byte) // Item is set whenever InnerList is not
-	if sg.InnerList != nil || !ok || len(sg.Item.Params) > 0 {
+	var sig []byte
+	isBytes := false
+	if sg.Item != nil && len(sg.Item.Params) == 0 { // Item is nil when the member is an inner list
+		sig, isBytes = sg.Item.Value.([]byte)
+	}
+	if !isBytes {
 		return "", nil, nil, refuse(CodeSignatureMalformed, "Signature %q is not a byte sequence without parameters", label)
 	}
 	p, err := parseSigParams(in.InnerList)

@@ -418,6 +418,8 @@ func TestVerifyMalformed(t *testing.T) {
 		{"trailing comma", `sig1=("@method"), `, `sig1=:AAAA:`, CodeSignatureMalformed, "trailing comma"},
 		{"signature not bytes", `sig1=("@method");keyid="client"`, `sig1="AAAA"`, CodeSignatureMalformed, "byte sequence"},
 		{"signature bad base64", `sig1=("@method");keyid="client"`, `sig1=:A$A:`, CodeSignatureMalformed, "at byte 7"},
+		{"signature an inner list", `sig1=("@method");keyid="client"`, `sig1=("x")`, CodeSignatureMalformed, "byte sequence"},
+		{"signature with parameters", `sig1=("@method");keyid="client"`, `sig1=:AAAA:;p`, CodeSignatureMalformed, "byte sequence"},
 		{"input not inner list", `sig1="@method"`, `sig1=:AAAA:`, CodeSignatureMalformed, "inner list"},
 		{"uppercase component", `sig1=("@method" "Content-Type")`, `sig1=:AAAA:`, CodeSignatureMalformed, "lowercase"},
 		{"component params", `sig1=("@method" "x-a";sf)`, `sig1=:AAAA:`, CodeSignatureMalformed, ";sf"},
