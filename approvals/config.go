@@ -85,6 +85,11 @@ type Agent struct {
 	// (target "host"), outside any sandbox. Default: false. It can only be
 	// enabled per named agent, never through "*".
 	Elevated *bool `json:"elevated,omitempty"`
+	// Node lets the agent's commands run on this node's own host (target
+	// "node"), outside any sandbox but not elevated; the sidecar must also
+	// have node_exec on. Default: false. "*" may enable it for every
+	// agent; an agent's own setting overrides that of "*".
+	Node *bool `json:"node,omitempty"`
 	// Allow lists the commands that run without asking. The entries of "*"
 	// apply to every agent after the agent's own.
 	Allow []Entry `json:"allow,omitempty"`

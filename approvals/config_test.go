@@ -91,7 +91,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"version":1,"defaults":{"ask_timeout":"25h"}}`, "defaults.ask_timeout: 25h is out of range"},
 		{`{"version":1,"defaults":[]}`, "defaults: must be a JSON object, not an array"},
 		{`{"version":1,"agents":null}`, "agents: must be a JSON object, not null"},
-		{`{"version":1,"agents":{"main":{"mode":"full","extra":1}}}`, "agents.main.extra: unknown field (known: mode, elevated, allow)"},
+		{`{"version":1,"agents":{"main":{"mode":"full","extra":1}}}`, "agents.main.extra: unknown field (known: mode, elevated, node, allow)"},
 		{`{"version":1,"agents":{"main":{"elevated":"yes"}}}`, "agents.main.elevated: must be true or false, not a string"},
 		{`{"version":1,"agents":{"*":{"elevated":true}}}`, "agents.*.elevated: elevated must be enabled per agent"},
 		{`{"version":1,"agents":{"a b":{}}}`, `agents."a b": "a b" is not a valid agent name`},

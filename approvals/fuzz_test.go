@@ -16,6 +16,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"version":1,"defaults":{"ask_fallback":"full"}}`))
 	f.Add([]byte(`{"version":1,"agents":{"a":{"allow":[{"path":"/x/**/y*","args":"a)|(b","env":["X*"]}]}}}`))
 	f.Add([]byte(`{"version":1,"Version":1,"agents":{"*":{"elevated":true}}}`))
+	f.Add([]byte(`{"version":1,"agents":{"*":{"node":true},"a":{"node":false,"mode":"full"}}}`))
 	f.Add([]byte(`{"version":1,"defaults":{"ask_timeout":"1h30m"}} `))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data)

@@ -124,7 +124,7 @@ func decodeAgents(raw json.RawMessage) (map[string]*Agent, error) {
 	for name, v := range obj {
 		field := agentField(name)
 		a := &Agent{}
-		fields, err := decodeObject(field, v, "mode", "elevated", "allow")
+		fields, err := decodeObject(field, v, "mode", "elevated", "node", "allow")
 		if err != nil {
 			return nil, err
 		}
@@ -141,6 +141,13 @@ func decodeAgents(raw json.RawMessage) (map[string]*Agent, error) {
 				return nil, err
 			}
 			a.Elevated = &b
+		}
+		if v, ok := fields["node"]; ok {
+			b, err := decodeBool(field+".node", v)
+			if err != nil {
+				return nil, err
+			}
+			a.Node = &b
 		}
 		if v, ok := fields["allow"]; ok {
 			if a.Allow, err = decodeEntries(field+".allow", v); err != nil {

@@ -1,6 +1,7 @@
 package approvals
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -21,6 +22,7 @@ type agentPolicy struct {
 	name     string
 	mode     Mode
 	elevated bool
+	node     *bool // nil: as "*" says
 	rules    ruleIndex
 }
 
@@ -91,6 +93,9 @@ func compile(cfg *Config) (*Policy, error) {
 			}
 			ap.elevated = true
 		}
+		if a.Node != nil {
+			ap.node = new(*a.Node)
+		}
 		for i, e := range a.Allow {
 			r, prefix, err := compileEntry(RuleName(name, i), e, cache)
 			if err != nil {
@@ -104,6 +109,9 @@ func compile(cfg *Config) (*Policy, error) {
 	for _, ap := range p.agents {
 		if ap.mode == "" {
 			ap.mode = p.star.mode
+		}
+		if ap.node == nil {
+			ap.node = p.star.node
 		}
 	}
 	return p, nil
@@ -160,6 +168,27 @@ func (p *Policy) agent(name string) *agentPolicy {
 	return p.star
 }
 
+// Admits says whether agent's settings let it run commands on target at
+// all, before any allow entry is looked at: host needs elevated, node needs
+// node; sandboxes need nothing. The error says what to set.
+func (p *Policy) Admits(agent string, target Target) error {
+	if reason := p.agent(agent).refuses(agent, target); reason != "" {
+		return errors.New(reason)
+	}
+	return nil
+}
+
+// refuses says why the agent (named as requested) may not use target, or "".
+func (ap *agentPolicy) refuses(agent string, target Target) string {
+	switch {
+	case target == TargetHost && !ap.elevated:
+		return fmt.Sprintf("agent %q may not run commands on the gateway host: elevated is off (set %s.elevated to true to allow it)", agent, agentField(agent))
+	case target == TargetNode && (ap.node == nil || !*ap.node):
+		return fmt.Sprintf("agent %q may not run commands on this node host: node is off (set %s.node to true to allow it)", agent, agentField(agent))
+	}
+	return ""
+}
+
 // Evaluate decides on req. It never returns an error: anything it cannot
 // judge (an unknown program, a malformed request) is denied with a reason.
 func (p *Policy) Evaluate(req Request) Decision {
@@ -182,13 +211,11 @@ func (p *Policy) evaluate(req *Request, mode Mode) Decision {
 	}
 	cmd, err := resolveCommand(req, resolver)
 	d.Resolved, d.Exec, d.Args, d.Wrappers, d.class = cmd.path, cmd.exec, cmd.args, cmd.wrappers, cmd.class
-	if req.Target == TargetHost {
-		if !ap.elevated {
-			d.Reason = fmt.Sprintf("agent %q may not run commands on the gateway host: elevated is off (set %s.elevated to true to allow it)", req.Agent, agentField(req.Agent))
-			return d
-		}
-		d.Elevated = true
+	if reason := ap.refuses(req.Agent, req.Target); reason != "" {
+		d.Reason = reason
+		return d
 	}
+	d.Elevated = req.Target == TargetHost
 	if err != nil {
 		d.Reason = "cannot resolve the program: " + err.Error()
 		return d

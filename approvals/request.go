@@ -18,6 +18,10 @@ const (
 	// TargetHost runs it on the gateway host outside any sandbox: elevated
 	// exec, only for agents with elevated: true.
 	TargetHost Target = "host"
+	// TargetNode runs it on the host of the node the sidecar is on,
+	// outside any sandbox but not elevated: only for agents with node:
+	// true.
+	TargetNode Target = "node"
 )
 
 // Request is one exec an agent asks for.
@@ -35,13 +39,14 @@ type Request struct {
 	// Env holds the variables the request sets on top of the target's
 	// environment.
 	Env map[string]string `json:"env,omitempty"`
-	// Target is sandbox (default) or host.
+	// Target is sandbox (default), host or node.
 	Target Target `json:"target,omitempty"`
 	// Path is the search path argv[0] is looked up in unless Env sets
-	// PATH: the sidecar's own for host, the sandbox profile's for sandboxes.
+	// PATH: the sidecar's host or node_exec path for host and node, the
+	// sandbox profile's for sandboxes.
 	Path string `json:"-"`
 	// Resolver finds programs on the target's filesystem. Nil means the
-	// host's for host requests; sandbox requests must supply one.
+	// host's for host and node requests; sandbox requests must supply one.
 	Resolver Resolver `json:"-"`
 }
 
@@ -79,7 +84,7 @@ func (r *Request) check() (Resolver, error) {
 		}
 	}
 	switch r.Target {
-	case TargetHost:
+	case TargetHost, TargetNode:
 		if r.Resolver == nil {
 			return HostResolver(), nil
 		}
@@ -88,7 +93,7 @@ func (r *Request) check() (Resolver, error) {
 			return nil, errors.New("no resolver for the sandbox's filesystem")
 		}
 	default:
-		return nil, fmt.Errorf("target %q is neither sandbox nor host", r.Target)
+		return nil, fmt.Errorf("target %q is not sandbox, host or node", r.Target)
 	}
 	return r.Resolver, nil
 }
