@@ -29,11 +29,12 @@ var askOutcomes = []string{
 // approvalEngine is the exec approvals policy (package approvals) plugged
 // into the sidecar: every exec is judged on the program it would run —
 // resolved in the sandbox image for sandbox targets, on this host for
-// elevated ones — unknown ones wait for a person (the /v1/approvals API),
+// elevated and node ones — unknown ones wait for a person (the /v1/approvals API),
 // and approval decisions, denied execs and elevated runs go to the audit
 // trail.
 type approvalEngine struct {
 	queue    *approvals.Queue
+	store    *approvals.Store
 	trail    *trail.Trail
 	profiles interface {
 		Profile(agent string) (sandbox.Profile, error)
@@ -43,6 +44,8 @@ type approvalEngine struct {
 	node        string
 	gatewayHost bool
 	hostPath    string
+	nodeExec    bool // node_exec is on
+	nodePath    string
 	decisions   *prometheus.CounterVec
 	log         *slog.Logger
 }
@@ -70,10 +73,12 @@ func (o *DaemonOptions) plugApprovals(ctx context.Context, cfg *Config, cli *cli
 	context.AfterFunc(ctx, e.queue.Close)
 	e.configFile = o.ConfigPath
 	o.Policy = e
+	host, node := hostRunners(cfg, e.trail, o.Logger)
 	if o.Host == nil {
-		// Always present, so host requests reach the policy and a refusal
-		// is recorded; it runs nothing unless gateway_host is on.
-		o.Host = &hostRunner{enabled: cfg.GatewayHost, cfg: cfg.Host, trail: e.trail, log: o.Logger}
+		o.Host = host
+	}
+	if o.Node == nil {
+		o.Node = node
 	}
 	if o.Handlers == nil {
 		o.Handlers = map[string]http.Handler{}
@@ -96,8 +101,8 @@ func newApprovalEngine(ctx context.Context, stateDir string, cfg *Config, cli *c
 	}
 	node, _ := os.Hostname()
 	e := &approvalEngine{
-		trail: trail, profiles: mgr, images: newImageFiles(cli, cfg.Instance), node: node,
-		gatewayHost: cfg.GatewayHost, hostPath: cfg.Host.Path, log: log,
+		store: store, trail: trail, profiles: mgr, images: newImageFiles(cli, cfg.Instance), node: node,
+		gatewayHost: cfg.GatewayHost, hostPath: cfg.Host.Path, nodeExec: cfg.NodeExec != nil, log: log,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clawguard_approval_decisions_total",
 			Help: "Exec approval asks by how they ended: allow-once, allow-always, deny (by a person), timeout, withdrawn, shutdown.",
@@ -119,7 +124,10 @@ func newApprovalEngine(ctx context.Context, stateDir string, cfg *Config, cli *c
 	for _, d := range askOutcomes {
 		e.decisions.WithLabelValues(d)
 	}
-	log.Info("exec approvals", "file", store.Path(), "gateway_host", cfg.GatewayHost, "trail", trail.Dir())
+	if e.nodeExec {
+		e.nodePath = cfg.NodeExec.Path
+	}
+	log.Info("exec approvals", "file", store.Path(), "gateway_host", cfg.GatewayHost, "node_exec", e.nodeExec, "trail", trail.Dir())
 	return e, nil
 }
 
@@ -183,20 +191,8 @@ func (e *approvalEngine) Decide(ctx context.Context, req ExecRequest, who Identi
 // target completes ar for where req runs, or says why it cannot run there
 // (and the refusal's API code when it is not "denied").
 func (e *approvalEngine) target(ctx context.Context, req ExecRequest, ar *approvals.Request) (refusal, code string) {
-	if req.Target == TargetHost {
-		ar.Target, ar.Path, ar.Cwd = approvals.TargetHost, e.hostPath, req.Cwd
-		switch {
-		case !e.gatewayHost:
-			return "host execution is off on this sidecar: it is not the gateway host's (gateway_host)", ""
-		case !req.Elevated:
-			return `target "host" runs outside any sandbox: the request must say "elevated": true`, ""
-		case !path.IsAbs(req.Cwd):
-			return fmt.Sprintf("target host needs an absolute cwd, got %q", req.Cwd), ""
-		}
-		if err := checkHostEnv(req.Env); err != nil {
-			return err.Error(), ""
-		}
-		return "", ""
+	if req.Target == TargetHost || req.Target == TargetNode {
+		return e.onHost(req, ar), ""
 	}
 	ar.Target, ar.Cwd = approvals.TargetSandbox, req.Cwd
 	if !path.IsAbs(ar.Cwd) {
@@ -214,6 +210,40 @@ func (e *approvalEngine) target(ctx context.Context, req ExecRequest, ar *approv
 		return "cannot judge the command: " + err.Error(), ""
 	}
 	return "", ""
+}
+
+// onHost completes ar for a command on this host (target host or node), or
+// says why it cannot run there.
+func (e *approvalEngine) onHost(req ExecRequest, ar *approvals.Request) (refusal string) {
+	ar.Target, ar.Cwd = approvals.Target(req.Target), req.Cwd
+	if req.Target == TargetHost {
+		ar.Path = e.hostPath
+		switch {
+		case !e.gatewayHost:
+			return "host execution is off on this sidecar: it is not the gateway host's (gateway_host)"
+		case !req.Elevated:
+			return `target "host" runs outside any sandbox: the request must say "elevated": true`
+		}
+	} else {
+		ar.Path = e.nodePath
+		if !e.nodeExec {
+			return `node execution is off on this sidecar: its config (` + e.configName() + `) has no "node_exec" block`
+		}
+	}
+	if !path.IsAbs(req.Cwd) {
+		return fmt.Sprintf("target %s needs an absolute cwd, got %q", req.Target, req.Cwd)
+	}
+	if err := checkHostEnv(req.Env); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func (e *approvalEngine) configName() string {
+	if e.configFile == "" {
+		return "sidecar.json"
+	}
+	return e.configFile
 }
 
 // execRecord is the trail record of a denied exec.

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"path"
 	"slices"
 	"sort"
@@ -25,6 +26,24 @@ type askWatch struct {
 
 	mu sync.Mutex
 	id string
+}
+
+// decideAsking is decide for a caller that hears about the ask the request
+// waits on: pending(id) once it is queued, decided(id, outcome) once it
+// ended (outcome as askOutcome). Either may be nil; with no pending
+// nothing is watched.
+func (s *Server) decideAsking(ctx context.Context, req ExecRequest, who Identity, pending func(id string), decided func(id, outcome string)) (Decision, *apiError) {
+	var ask *askWatch
+	if pending != nil {
+		ask = s.watchAsk(req, who, pending)
+	}
+	d, aerr := s.decide(ctx, req, who)
+	if ask != nil {
+		if id, outcome := ask.end(); id != "" && decided != nil {
+			decided(id, outcome)
+		}
+	}
+	return d, aerr
 }
 
 // watchAsk starts watching for req's ask and calls pending(id) once, when
@@ -107,8 +126,8 @@ func askOutcome(a approvals.Approval) string {
 // (the fields approvalEngine.Decide and the queue fill in).
 func askMatcher(req ExecRequest, who Identity, node string) func(approvals.Approval) bool {
 	target, cwd := approvals.TargetSandbox, req.Cwd
-	if req.Target == TargetHost {
-		target = approvals.TargetHost
+	if req.Target == TargetHost || req.Target == TargetNode {
+		target = approvals.Target(req.Target)
 	} else if !path.IsAbs(cwd) {
 		cwd = path.Join(sandbox.WorkspacePath, cwd)
 	}

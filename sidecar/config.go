@@ -63,6 +63,15 @@ type Config struct {
 	// Host configures elevated commands (see HostConfig). Default: its
 	// defaults.
 	Host HostConfig `json:"host,omitzero"`
+	// NodeExec, when present (even as {}), turns on target "node":
+	// commands on this sidecar's own host, outside any sandbox but not
+	// elevated, for agents whose approvals config says node: true, each
+	// judged by that file and written to the audit trail. Its fields are
+	// HostConfig's, with the same defaults. It is independent of
+	// gateway_host: a sidecar may have both, and then "host" (elevated,
+	// settings under "host") and "node" (settings here) are two targets.
+	// Default: absent, node commands are refused.
+	NodeExec *HostConfig `json:"node_exec,omitempty"`
 	// Sandboxes are the sandbox profiles by agent name, "*" for any other
 	// agent (see sandbox.Profile). Default: none; sandbox commands of an
 	// agent without a profile are refused.
@@ -210,11 +219,19 @@ func ParseConfig(data []byte, stateDir string) (*Config, error) {
 			return nil, fmt.Errorf("exec_allow[%d].target: %q must be \"sandbox\" or \"host\"", i, r.Target)
 		}
 	}
-	if err := cfg.Host.check(); err != nil {
+	if err := cfg.Host.check("host"); err != nil {
 		return nil, err
 	}
 	if cfg.GatewayHost && len(cfg.ExecAllow) > 0 {
 		return nil, errors.New("gateway_host: elevated commands are judged by the approvals policy, which exec_allow replaces; remove exec_allow")
+	}
+	if cfg.NodeExec != nil {
+		if err := cfg.NodeExec.check("node_exec"); err != nil {
+			return nil, err
+		}
+		if len(cfg.ExecAllow) > 0 {
+			return nil, errors.New("node_exec: node commands are judged by the approvals policy, which exec_allow replaces; remove exec_allow")
+		}
 	}
 	cfg.Sandboxes = map[string]sandbox.Profile{}
 	names := make([]string, 0, len(raw.Sandboxes))

@@ -117,6 +117,7 @@ func FuzzParseExecRequest(f *testing.F) {
 		`{"agent":"main","argv":["/bin/ls"]}`,
 		`{"agent":"main","session":"s1","argv":["sh","-c","x"],"cwd":"sub","env":{"A":"b"},"timeout_ms":10,"target":"host","elevated":true}`,
 		`{"agent":"","argv":null}`, `[]`, `{"agent":"a","argv":["\ud800"]}`,
+		`{"agent":"main","argv":["id"],"cwd":"/","target":"node"}`, `{"agent":"main","argv":["id"],"target":"node","elevated":true}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -129,7 +130,7 @@ func FuzzParseExecRequest(f *testing.F) {
 			return
 		}
 		if !sandbox.ValidName(req.Agent) || len(req.Argv) == 0 || req.Argv[0] == "" ||
-			(req.Target != TargetSandbox && req.Target != TargetHost) || (req.Elevated && req.Target != TargetHost) {
+			(req.Target != TargetSandbox && req.Target != TargetHost && req.Target != TargetNode) || (req.Elevated && req.Target != TargetHost) {
 			t.Fatalf("accepted invalid request %+v", req)
 		}
 	})
@@ -140,6 +141,9 @@ func FuzzParseConfig(f *testing.F) {
 		`{}`, `{"version":1,"allowed_uids":[0,1000],"exec_allow":[{"agent":"*","path":"/bin/ls"}]}`,
 		`{"sandboxes":{"*":{"image":"img","workspace":"rw","mounts":[{"source":"/tmp/x","target":"/x"}]}}}`,
 		`{"sandboxes":{"a":{"image":"img","network":"host"}}}`, `{"prune_interval":"5s","identity_keys":{"g":"k"}}`,
+		`{"gateway_host":true,"host":{"path":"/usr/bin"},"node_exec":{"path":"/usr/bin:/bin","timeout":"5s","output_limit_bytes":10}}`,
+		`{"node_exec":{}}`, `{"node_exec":null}`, `{"node_exec":{"path":"bin"}}`,
+		`{"node_exec":{},"exec_allow":[{"agent":"*","path":"/bin/ls"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -148,6 +152,22 @@ func FuzzParseConfig(f *testing.F) {
 		cfg, err := ParseConfig(data, state)
 		if err != nil {
 			return
+		}
+		for key, h := range map[string]*HostConfig{"host": &cfg.Host, "node_exec": cfg.NodeExec} {
+			if h == nil {
+				continue
+			}
+			if d := time.Duration(h.Timeout); d < time.Second || d > 24*time.Hour || h.OutputLimitBytes < 1 || h.OutputLimitBytes > sandbox.MaxOutputLimit {
+				t.Fatalf("accepted %s limits out of range: %+v", key, h)
+			}
+			for _, d := range strings.Split(h.Path, ":") {
+				if !strings.HasPrefix(d, "/") {
+					t.Fatalf("accepted %s.path %q", key, h.Path)
+				}
+			}
+		}
+		if cfg.NodeExec != nil && len(cfg.ExecAllow) > 0 {
+			t.Fatal("accepted node_exec with exec_allow")
 		}
 		for name, p := range cfg.Sandboxes {
 			if p.Privileged || p.Network == "host" || strings.HasPrefix(p.Network, "container:") || p.PidsLimit <= 0 || p.User == "" {

@@ -39,12 +39,18 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	wire.WriteJSON(w, http.StatusOK, ExecResponse{
-		ExitCode: res.ExitCode, Stdout: stdout.String(), Stderr: stderr.String(),
-		DurationMS: res.Duration.Milliseconds(), Decision: d.Decision, ApprovalID: d.ApprovalID,
+	resp := execResponse(res, d)
+	resp.Stdout, resp.Stderr = stdout.String(), stderr.String()
+	wire.WriteJSON(w, http.StatusOK, resp)
+}
+
+// execResponse is the answer for a command that ran, without its output.
+func execResponse(res RunResult, d Decision) ExecResponse {
+	return ExecResponse{
+		ExitCode: res.ExitCode, DurationMS: res.Duration.Milliseconds(), Decision: d.Decision, ApprovalID: d.ApprovalID,
 		TimedOut: res.TimedOut, Cancelled: res.Cancelled, OOMKilled: res.OOMKilled,
 		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated, SandboxID: res.SandboxID,
-	})
+	}
 }
 
 // requestContext ends when the client goes away or the server shuts down.
@@ -59,9 +65,9 @@ func (s *Server) requestContext(parent context.Context) (context.Context, contex
 func (s *Server) decide(ctx context.Context, req ExecRequest, who Identity) (Decision, *apiError) {
 	if s.runner(req.Target) == nil {
 		s.metrics.total.WithLabelValues(req.Target, resultDenied).Inc()
-		s.log.Info("exec refused", "agent", req.Agent, "identity", who.Name, "target", req.Target, "reason", "host exec disabled")
-		return Decision{}, &apiError{status: http.StatusForbidden, code: "host_exec_disabled",
-			msg: "host execution is not available on this sidecar", decision: &Decision{Decision: DecisionDeny}}
+		s.log.Info("exec refused", "agent", req.Agent, "identity", who.Name, "target", req.Target, "reason", req.Target+" exec disabled")
+		return Decision{}, &apiError{status: http.StatusForbidden, code: req.Target + "_exec_disabled",
+			msg: req.Target + " execution is not available on this sidecar", decision: &Decision{Decision: DecisionDeny}}
 	}
 	d, err := s.opts.Policy.Decide(ctx, req, who)
 	if err != nil {
@@ -87,8 +93,11 @@ func (s *Server) decide(ctx context.Context, req ExecRequest, who Identity) (Dec
 }
 
 func (s *Server) runner(target string) Runner {
-	if target == TargetHost {
+	switch target {
+	case TargetHost:
 		return s.opts.Host
+	case TargetNode:
+		return s.opts.Node
 	}
 	return s.sandbox
 }

@@ -21,75 +21,97 @@ import (
 	"github.com/clawguard/clawguard/trail"
 )
 
-// HostConfig configures elevated commands: commands on the gateway host
-// itself, outside any sandbox (config key "host", used with gateway_host).
+// HostConfig configures commands on this sidecar's own host, outside any
+// sandbox: elevated ones (config key "host", used with gateway_host) and
+// node ones (config key "node_exec").
 type HostConfig struct {
-	// Path is PATH for host commands: the approvals policy looks argv[0]
+	// Path is PATH for these commands: the approvals policy looks argv[0]
 	// up in it and the command gets it. Default
 	// "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".
 	Path string `json:"path,omitempty"`
-	// Timeout is the longest a host command may run; a request may ask for
-	// less. Default "60s", at most "24h".
+	// Timeout is the longest such a command may run; a request may ask
+	// for less. Default "60s", at most "24h".
 	Timeout sandbox.Duration `json:"timeout,omitempty"`
-	// OutputLimitBytes caps stdout and stderr of a host command, each.
+	// OutputLimitBytes caps stdout and stderr of such a command, each.
 	// Default 1 MiB, at most 16 MiB.
 	OutputLimitBytes int64 `json:"output_limit_bytes,omitempty"`
 }
 
-// check fills in the defaults and validates.
-func (h *HostConfig) check() error {
+// check fills in the defaults and validates; key names the config block in
+// errors.
+func (h *HostConfig) check(key string) error {
 	if h.Path == "" {
 		h.Path = sandbox.DefaultPath
 	}
 	for _, d := range strings.Split(h.Path, ":") {
 		if !path.IsAbs(d) {
-			return fmt.Errorf("host.path: %q has the entry %q; every entry must be an absolute directory", h.Path, d)
+			return fmt.Errorf("%s.path: %q has the entry %q; every entry must be an absolute directory", key, h.Path, d)
 		}
 	}
 	switch t := time.Duration(h.Timeout); {
 	case t == 0:
 		h.Timeout = sandbox.Duration(sandbox.DefaultTimeout)
 	case t < time.Second || t > 24*time.Hour:
-		return fmt.Errorf("host.timeout: %s is out of range (1s to 24h)", t)
+		return fmt.Errorf("%s.timeout: %s is out of range (1s to 24h)", key, t)
 	}
 	switch {
 	case h.OutputLimitBytes == 0:
 		h.OutputLimitBytes = sandbox.DefaultOutputLimit
 	case h.OutputLimitBytes < 1 || h.OutputLimitBytes > sandbox.MaxOutputLimit:
-		return fmt.Errorf("host.output_limit_bytes: %d is out of range (1 to %d)", h.OutputLimitBytes, sandbox.MaxOutputLimit)
+		return fmt.Errorf("%s.output_limit_bytes: %d is out of range (1 to %d)", key, h.OutputLimitBytes, sandbox.MaxOutputLimit)
 	}
 	return nil
 }
 
-// checkHostEnv refuses variables that would change which program a host
-// command runs or what it loads, beyond what the policy judged.
+// checkHostEnv refuses variables that would change which program a host or
+// node command runs or what it loads, beyond what the policy judged.
 func checkHostEnv(env map[string]string) error {
 	for k := range env {
 		if k == "PATH" || k == "HOME" || strings.HasPrefix(k, "LD_") {
-			return fmt.Errorf("env %s cannot be set for host commands", k)
+			return fmt.Errorf("env %s cannot be set for commands on the host", k)
 		}
 	}
 	return nil
 }
 
-// hostRunner runs elevated commands on this host. It runs only what the
-// approvals policy allowed for this very request (the decision travels in
-// the context, see withRun): the judged program (Decision.Exec) with argv
+// hostRunner runs commands on this host, outside any sandbox, for one of
+// the two targets here: elevated commands (target "host", gateway_host) or
+// node commands (target "node", node_exec). It runs only what the approvals
+// policy allowed for this very request (the decision travels in the
+// context, see withRun): the judged program (Decision.Exec) with argv
 // unchanged, the configured PATH and a minimal environment — never the
 // sidecar's own, which may hold the vault passphrase. Each run is written to
 // the audit trail before it starts (no record, no run) and again when it
 // ends.
 type hostRunner struct {
-	// enabled is gateway_host: elsewhere nothing runs on the host, whatever
-	// a policy said.
+	// target is TargetHost or TargetNode, the requests it runs.
+	target string
+	// enabled is gateway_host for host, node_exec for node: otherwise
+	// nothing runs, whatever a policy said.
 	enabled bool
 	cfg     HostConfig
 	trail   *trail.Trail
 	log     *slog.Logger
 }
 
-// elevatedRecord is the trail record of an elevated run.
-type elevatedRecord struct {
+// kindNodeExec is the trail kind of a node run (trail.KindElevated is that
+// of an elevated one).
+const kindNodeExec = "node_exec"
+
+// hostRunners returns the runners of targets host and node for cfg. Both
+// always exist, so such requests reach the policy and a refusal is
+// recorded; each runs nothing unless its setting is on.
+func hostRunners(cfg *Config, tr *trail.Trail, log *slog.Logger) (host, node *hostRunner) {
+	host = &hostRunner{target: TargetHost, enabled: cfg.GatewayHost, cfg: cfg.Host, trail: tr, log: log}
+	node = &hostRunner{target: TargetNode, enabled: cfg.NodeExec != nil, trail: tr, log: log}
+	if cfg.NodeExec != nil {
+		node.cfg = *cfg.NodeExec
+	}
+	return host, node
+}
+
+// runRecord is the trail record of an elevated or node run.
+type runRecord struct {
 	Phase      string   `json:"phase"` // "start" or "exit"
 	RunID      string   `json:"run_id"`
 	Agent      string   `json:"agent"`
@@ -108,20 +130,27 @@ type elevatedRecord struct {
 	Error      string   `json:"error,omitempty"`
 }
 
-// errHostDisabled: this sidecar is not the gateway host's.
-var errHostDisabled = errors.New("host exec: this sidecar does not run commands on its host (gateway_host is off)")
+// Refusals of a disabled host runner.
+var (
+	errHostDisabled = errors.New("host exec: this sidecar does not run commands on its host (gateway_host is off)")
+	errNodeDisabled = errors.New("node exec: this sidecar does not run commands on its host (node_exec is off)")
+)
 
-// errNotJudged refuses a host run without an approvals decision.
-var errNotJudged = errors.New("host exec: no approvals decision with a resolved program for this request; refusing to run")
+// errNotJudged refuses a run without an approvals decision.
+var errNotJudged = errors.New("no approvals decision with a resolved program for this request; refusing to run")
 
 // Run implements Runner.
 func (h *hostRunner) Run(ctx context.Context, req ExecRequest, stdout, stderr io.Writer) (RunResult, error) {
 	if !h.enabled {
+		if h.target == TargetNode {
+			return RunResult{}, errNodeDisabled
+		}
 		return RunResult{}, errHostDisabled
 	}
 	who, d, ok := runFrom(ctx)
-	if !ok || !d.Allow || !path.IsAbs(d.Exec) || !req.Elevated || !path.IsAbs(req.Cwd) {
-		return RunResult{}, errNotJudged
+	// Elevated is what host requests must say and node requests must not.
+	if !ok || !d.Allow || !path.IsAbs(d.Exec) || req.Target != h.target || req.Elevated != (h.target == TargetHost) || !path.IsAbs(req.Cwd) {
+		return RunResult{}, fmt.Errorf("%s exec: %w", h.target, errNotJudged)
 	}
 	if err := checkHostEnv(req.Env); err != nil {
 		return RunResult{}, fmt.Errorf("%w: %v", sandbox.ErrInvalidRequest, err)
@@ -130,12 +159,16 @@ func (h *hostRunner) Run(ctx context.Context, req ExecRequest, stdout, stderr io
 	if t := time.Duration(req.TimeoutMS) * time.Millisecond; t > 0 && t < timeout {
 		timeout = t
 	}
-	rec := elevatedRecord{
+	kind := trail.KindElevated
+	if h.target == TargetNode {
+		kind = kindNodeExec
+	}
+	rec := runRecord{
 		Phase: "start", RunID: runID(), Agent: req.Agent, Session: req.Session, Command: approvals.Quote(req.Argv),
 		Exec: d.Exec, Cwd: req.Cwd, Env: envNames(req.Env), Decision: d.Decision, Rule: d.Rule, ApprovalID: d.ApprovalID,
 	}
-	if _, err := h.trail.Append(trail.KindElevated, who.Name, rec); err != nil {
-		return RunResult{}, fmt.Errorf("host exec: not run, the audit trail refused the record: %w", err)
+	if _, err := h.trail.Append(kind, who.Name, rec); err != nil {
+		return RunResult{}, fmt.Errorf("%s exec: not run, the audit trail refused the record: %w", h.target, err)
 	}
 
 	res, runErr := h.run(ctx, req, d.Exec, timeout, stdout, stderr)
@@ -146,8 +179,8 @@ func (h *hostRunner) Run(ctx context.Context, req ExecRequest, stdout, stderr io
 		code := res.ExitCode
 		rec.ExitCode = &code
 	}
-	if _, err := h.trail.Append(trail.KindElevated, who.Name, rec); err != nil {
-		h.log.Error("elevated run ended but its exit could not be recorded", "run_id", rec.RunID, "err", err)
+	if _, err := h.trail.Append(kind, who.Name, rec); err != nil {
+		h.log.Error("host run ended but its exit could not be recorded", "target", h.target, "run_id", rec.RunID, "err", err)
 	}
 	return res, runErr
 }
@@ -170,7 +203,7 @@ func (h *hostRunner) run(ctx context.Context, req ExecRequest, exe string, timeo
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return RunResult{}, fmt.Errorf("host exec: %w", err)
+		return RunResult{}, fmt.Errorf("%s exec: %w", h.target, err)
 	}
 	waitErr := cmd.Wait()
 	res := RunResult{
@@ -183,7 +216,7 @@ func (h *hostRunner) run(ctx context.Context, req ExecRequest, exe string, timeo
 	case ctx.Err() != nil:
 		res.Cancelled = true
 	case waitErr != nil && res.ExitCode < 0:
-		return res, fmt.Errorf("host exec: %w", waitErr)
+		return res, fmt.Errorf("%s exec: %w", h.target, waitErr)
 	}
 	return res, nil
 }
@@ -209,7 +242,7 @@ func (c *cappedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// env is the host command's environment: PATH, HOME and the request's own
+// env is the command's environment: PATH, HOME and the request's own
 // variables, nothing inherited from the sidecar.
 func (h *hostRunner) env(reqEnv map[string]string) []string {
 	home, err := os.UserHomeDir()

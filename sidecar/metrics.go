@@ -26,7 +26,7 @@ func newExecMetrics(r prometheus.Registerer) (*execMetrics, error) {
 	m := &execMetrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clawguard_exec_total",
-			Help: "Exec requests by target (sandbox, host) and result (success, failure, timeout, cancelled, oom, denied, error).",
+			Help: "Exec requests by target (sandbox, host, node) and result (success, failure, timeout, cancelled, oom, denied, error).",
 		}, []string{"target", "result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "clawguard_exec_duration_seconds",
@@ -40,7 +40,7 @@ func newExecMetrics(r prometheus.Registerer) (*execMetrics, error) {
 		}
 	}
 	// Every series exists from the start, so rates and alerts see zeros.
-	for _, t := range []string{TargetSandbox, TargetHost} {
+	for _, t := range []string{TargetSandbox, TargetHost, TargetNode} {
 		for _, res := range results {
 			m.total.WithLabelValues(t, res)
 		}

@@ -11,7 +11,8 @@ import (
 // Targets of an exec request.
 const (
 	TargetSandbox = "sandbox"
-	TargetHost    = "host"
+	TargetHost    = "host" // the gateway host, elevated (gateway_host)
+	TargetNode    = "node" // this sidecar's own host, not elevated (node_exec)
 )
 
 // Request limits.
@@ -31,12 +32,14 @@ type ExecRequest struct {
 	// Argv is executed as given, without a shell. Required.
 	Argv []string `json:"argv"`
 	// Cwd is the working directory inside /workspace. Default /workspace.
+	// Targets host and node need an absolute path on the host.
 	Cwd string `json:"cwd,omitempty"`
 	// Env adds environment variables (not PATH, HOME, LD_*).
 	Env map[string]string `json:"env,omitempty"`
 	// TimeoutMS shortens the profile's timeout. Default: the profile's.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
-	// Target is "sandbox" (default) or "host".
+	// Target is "sandbox" (default), "host" (elevated, on the gateway
+	// host's sidecar) or "node" (this sidecar's host, with node_exec).
 	Target string `json:"target,omitempty"`
 	// Elevated asks for host execution outside any sandbox; only with
 	// target "host", and only where the policy enables it.
@@ -99,9 +102,9 @@ func (req *ExecRequest) check() error {
 	switch req.Target {
 	case "":
 		req.Target = TargetSandbox
-	case TargetSandbox, TargetHost:
+	case TargetSandbox, TargetHost, TargetNode:
 	default:
-		return fmt.Errorf("target: %q must be \"sandbox\" or \"host\"", req.Target)
+		return fmt.Errorf("target: %q must be \"sandbox\", \"host\" or \"node\"", req.Target)
 	}
 	if req.Elevated && req.Target != TargetHost {
 		return fmt.Errorf("elevated: only with target \"host\"")

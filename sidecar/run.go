@@ -40,11 +40,20 @@ type DaemonOptions struct {
 	// policy, the host runner (it runs only with gateway_host); else nil,
 	// and they are refused.
 	Host Runner
+	// Node runs target "node" requests. Default: with the approvals
+	// policy, the host runner for node_exec (it runs only with node_exec);
+	// else nil, and they are refused.
+	Node Runner
 	// Handlers are mounted next to the built-in routes (Server.Handle),
 	// e.g. the approvals API.
 	Handlers map[string]http.Handler
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
+	// OnServer, if set, is called once with the serving Server, just
+	// before Ready: the in-process API (Server.Exec, DefaultTarget, Which)
+	// for a program that runs the sidecar inside itself. Once Run is
+	// shutting down, Exec answers shutting_down. Default nil.
+	OnServer func(*Server)
 	// Tailnet, if set, serves the API on a tailnet node too (tailnet.go).
 	// Default nil: the socket only.
 	Tailnet *TailnetOptions
@@ -135,7 +144,7 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	}
 	defer closeApprovals() // before cli.Close
 	srv, err := New(Options{
-		Sandboxes: mgr, Host: o.Host, Policy: o.Policy, Verifier: verifier,
+		Sandboxes: mgr, Host: o.Host, Node: o.Node, Policy: o.Policy, Verifier: verifier,
 		AllowedUIDs: cfg.AllowedUIDs, Registry: reg, Logger: o.Logger,
 		ConfigFile: o.ConfigPath, Health: watch.status,
 	})
@@ -161,6 +170,9 @@ func Run(ctx context.Context, o DaemonOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	go watch.run(ctx, o.ConfigPoll)
+	if o.OnServer != nil {
+		o.OnServer(srv)
+	}
 	if o.Ready != nil {
 		o.Ready(o.SocketPath)
 	}

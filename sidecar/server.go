@@ -25,6 +25,8 @@ type Options struct {
 	Sandboxes *sandbox.Manager
 	// Host runs target "host" (elevated) commands. Nil: they are refused.
 	Host Runner
+	// Node runs target "node" commands. Nil: they are refused.
+	Node Runner
 	// Policy decides every request. Required: there is no allow-all default;
 	// use Allowlist(nil) to deny everything.
 	Policy Policy
@@ -59,9 +61,21 @@ type Server struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	closing bool
-	streams sync.WaitGroup // WebSocket streams (hijacked: http.Server does not track them)
+	mu       sync.Mutex
+	closing  bool
+	detached sync.WaitGroup // WebSocket streams (hijacked) and in-process Execs: http.Server does not track them
+}
+
+// track counts in work that Shutdown must wait for beside http.Server's;
+// false once the server is shutting down. Done on s.detached ends it.
+func (s *Server) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.detached.Add(1)
+	return true
 }
 
 // New builds a Server; Serve starts it.
@@ -154,7 +168,8 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Shutdown stops accepting, cancels running commands and pending policy
-// decisions, and waits for the handlers and streams to finish.
+// decisions, and waits for the handlers, streams and in-process Execs to
+// finish.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -162,7 +177,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	err := s.srv.Shutdown(ctx)
 	done := make(chan struct{})
-	go func() { s.streams.Wait(); close(done) }()
+	go func() { s.detached.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

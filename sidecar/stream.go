@@ -46,15 +46,11 @@ const (
 )
 
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	if !s.track() {
 		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "shutting_down", msg: "the sidecar is shutting down"})
 		return
 	}
-	s.streams.Add(1)
-	s.mu.Unlock()
-	defer s.streams.Done()
+	defer s.detached.Done()
 
 	// Accept checks Origin against Host: a page on another origin cannot
 	// drive this endpoint through a browser.
@@ -97,13 +93,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	who, _ := IdentityFrom(r.Context())
-	ask := s.watchAsk(req, who, func(id string) { st.send(Frame{Type: "approval_pending", ApprovalID: id}) })
-	d, aerr := s.decide(ctx, req, who)
-	if ask != nil {
-		if id, outcome := ask.end(); id != "" {
-			st.send(Frame{Type: "approval_decided", ApprovalID: id, Decision: outcome})
-		}
-	}
+	d, aerr := s.decideAsking(ctx, req, who,
+		func(id string) { st.send(Frame{Type: "approval_pending", ApprovalID: id}) },
+		func(id, outcome string) { st.send(Frame{Type: "approval_decided", ApprovalID: id, Decision: outcome}) })
 	if aerr != nil {
 		st.fail(aerr)
 		return
