@@ -23,9 +23,9 @@ var layers = map[string]int{
 	"vault": 1, "httpsig": 1, "authn": 1, "trail": 1, "approvals": 1,
 	"sandbox": 1, "pairing": 1, "internal/testcaddy": 1, "internal/stack": 1,
 	// 2: what builds on one of them.
-	"internal/secretref": 2, "pairclient": 2, "sandbox/sandboxtest": 2,
+	"internal/secretref": 2, "pairclient": 2, "sandbox/sandboxtest": 2, "openclaw": 2,
 	// 3: the tailnet (node, listener, dialer, identity, policy, health).
-	"tsnet": 3,
+	"tsnet": 3, "openclaw/openclawtest": 3,
 	// 4: the sidecar, and tsnet's test tailnet.
 	"sidecar": 4, "tsnet/tsnettest": 4,
 	// 5-6: Caddy glue and the security audit (which reads Caddyfiles).
@@ -34,7 +34,7 @@ var layers = map[string]int{
 	// 7: what registers the modules for xcaddy.
 	"": 7,
 	// 8: programs, benchmarks, end-to-end tests and deployment checks.
-	"cmd/clawguard": 8, "cmd/caddy": 8, "cmd/clawguard-agent": 8,
+	"cmd/clawguard": 8, "cmd/caddy": 8, "cmd/clawguard-agent": 8, "internal/cmd/openclaw-double": 8,
 	"bench/gate": 8, "bench/load": 8, "bench/sandbox": 8, "e2e": 8, "deploy": 8,
 }
 
@@ -42,7 +42,7 @@ var layers = map[string]int{
 // through their dependencies: everything below caddymodule that runs on its
 // own (the sidecar, the CLI's clients).
 var caddyFree = []string{"sidecar", "approvals", "sandbox", "vault", "authn", "pairing", "tsnet", "trail",
-	"wire", "statedir", "httpsig", "pairclient", "internal/secretref", "internal/execagent"}
+	"wire", "statedir", "httpsig", "pairclient", "internal/secretref", "internal/execagent", "openclaw"}
 
 type listedPackage struct {
 	ImportPath string
