@@ -3,13 +3,15 @@ package httpsig
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 func expectUse(t *testing.T, c *NonceCache, keyid, nonce string, created int64, now time.Time, maxAge time.Duration, code string) {
 	t.Helper()
-	err := c.use(keyid, nonce, created, now, maxAge)
+	err := c.use(makeNonceKey(keyid, nonce), created, now, maxAge)
 	got := ""
 	if err != nil {
 		got = err.Code
@@ -93,15 +95,21 @@ func TestNonceCacheFull(t *testing.T) {
 }
 
 // TestNonceCacheNeverAcceptsAReplay runs random traffic (replays, old and
-// future created times, clock jumps) through a small cache and checks
-// against a model that remembers every accepted signature forever: no
-// (keyid, nonce, created) is ever accepted twice, and the cache stays within
-// its capacity.
+// future created times, clock jumps) through a small cache, whole and in
+// shards, and checks against a model that remembers every accepted
+// signature forever: no (keyid, nonce, created) is ever accepted twice, and
+// the cache stays within its capacity.
 func TestNonceCacheNeverAcceptsAReplay(t *testing.T) {
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) { neverAcceptsAReplay(t, shards) })
+	}
+}
+
+func neverAcceptsAReplay(t *testing.T, shards int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	t0 := time.Unix(1_800_000_000, 0)
 	const capacity, maxAge = 16, 20 * time.Second
-	c := NewNonceCache(capacity, t0)
+	c := newNonceCache(capacity, shards, t0)
 	accepted := map[string]bool{}
 	var sent []string
 	clock := t0
@@ -132,7 +140,7 @@ func TestNonceCacheNeverAcceptsAReplay(t *testing.T) {
 		if age := clock.Sub(time.Unix(created, 0)); age > maxAge || age < -MaxFutureSkew {
 			continue
 		}
-		if err := c.use(keyid, nonce, created, clock, maxAge); err == nil {
+		if err := c.use(makeNonceKey(keyid, nonce), created, clock, maxAge); err == nil {
 			if accepted[id] {
 				t.Fatalf("step %d: replay of %s accepted", i, id)
 			}
@@ -145,5 +153,126 @@ func TestNonceCacheNeverAcceptsAReplay(t *testing.T) {
 	}
 	if nAccepted < 1000 {
 		t.Errorf("only %d of 20000 requests accepted: the cache refuses too much", nAccepted)
+	}
+}
+
+// TestNonceCacheShards: a large cache is split into shards whose capacities
+// add up to its own, and a small one is not split.
+func TestNonceCacheShards(t *testing.T) {
+	for _, tc := range []struct{ capacity, shards int }{
+		{1, 1}, {2047, 1}, {2048, 2}, {10_000, 8}, {DefaultMaxNonces, maxNonceShards}, {10 * DefaultMaxNonces, maxNonceShards},
+	} {
+		c := NewNonceCache(tc.capacity, time.Unix(0, 0))
+		total := 0
+		for i := range c.shards {
+			total += c.shards[i].capacity
+		}
+		if len(c.shards) != tc.shards || total != tc.capacity {
+			t.Errorf("capacity %d: %d shards holding %d, want %d shards", tc.capacity, len(c.shards), total, tc.shards)
+		}
+	}
+}
+
+// shardedKeys returns, for each shard of c, n nonces of keyid "k" that fall
+// in it.
+func shardedKeys(c *NonceCache, n int) [][]string {
+	byShard := make([][]string, len(c.shards))
+	for i, full := 0, 0; full < len(c.shards); i++ {
+		nonce := fmt.Sprint("n", i)
+		s, j := c.shard(makeNonceKey("k", nonce)), 0
+		for &c.shards[j] != s {
+			j++
+		}
+		if len(byShard[j]) < n {
+			if byShard[j] = append(byShard[j], nonce); len(byShard[j]) == n {
+				full++
+			}
+		}
+	}
+	return byShard
+}
+
+// TestNonceCacheShardedReplays attacks a cache of four shards: replays in
+// every shard are refused; an expired nonce, dropped from its shard, is not
+// accepted again even after the clock jumps back; and a full shard sheds
+// its oldest nonce, refuses that nonce's replay and anything as old in that
+// shard, while the other shards go on accepting.
+func TestNonceCacheShardedReplays(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	const maxAge = time.Minute
+	c := newNonceCache(8, 4, t0) // two nonces a shard
+	keys := shardedKeys(c, 4)
+	for _, ks := range keys {
+		expectUse(t, c, "k", ks[0], t0.Unix(), t0, maxAge, "")
+	}
+	for _, ks := range keys {
+		expectUse(t, c, "k", ks[0], t0.Unix(), t0, maxAge, CodeReplay)
+		expectUse(t, c, "k", ks[0], t0.Unix()+1, t0.Add(time.Second), maxAge, CodeReplay) // same nonce, new created
+	}
+
+	// Shard 0 fills up and sheds ks[0]; the others still have room.
+	now := t0.Add(10 * time.Second)
+	expectUse(t, c, "k", keys[0][1], t0.Unix()+5, now, maxAge, "")
+	expectUse(t, c, "k", keys[0][2], t0.Unix()+6, now, maxAge, "")
+	expectUse(t, c, "k", keys[0][0], t0.Unix(), now, maxAge, CodeReplayCacheFull)
+	if n := len(c.shards[0].seen); n != 2 {
+		t.Errorf("shard 0 holds %d nonces, want its capacity 2", n)
+	}
+	for _, ks := range keys[1:] {
+		expectUse(t, c, "k", ks[0], t0.Unix(), now, maxAge, CodeReplay) // kept: their shards did not shed
+		expectUse(t, c, "k", ks[1], t0.Unix(), now, maxAge, "")         // as old as the shed nonce, other shard
+	}
+
+	// Everything expires; each shard drops what it holds when next used,
+	// and a dropped nonce stays refused when the clock jumps back (shard 0
+	// says so for having shed it, first).
+	later := t0.Add(2 * time.Minute)
+	for _, ks := range keys {
+		expectUse(t, c, "k", ks[3], later.Unix(), later, maxAge, "")
+	}
+	if n := c.Len(); n != len(keys) {
+		t.Errorf("%d nonces held after expiry, want the %d fresh ones", n, len(keys))
+	}
+	back := t0.Add(30 * time.Second)
+	expectUse(t, c, "k", keys[0][0], t0.Unix(), back, maxAge, CodeReplayCacheFull)
+	for _, ks := range keys[1:] {
+		expectUse(t, c, "k", ks[0], t0.Unix(), back, maxAge, CodeExpired)
+		expectUse(t, c, "k", ks[1], t0.Unix(), back, maxAge, CodeExpired)
+	}
+}
+
+// TestNonceCacheConcurrentReplays: many goroutines at once use the same
+// nonce, in a cache of one shard and of many; exactly one gets it.
+func TestNonceCacheConcurrentReplays(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	for _, shards := range []int{1, maxNonceShards} {
+		c := newNonceCache(DefaultMaxNonces, shards, t0)
+		for round := range 20 {
+			k := makeNonceKey("k", fmt.Sprint("race", round))
+			const n = 64
+			var wg sync.WaitGroup
+			var won, replays atomic.Int32
+			start := make(chan struct{})
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					switch err := c.use(k, t0.Unix(), t0, time.Minute); {
+					case err == nil:
+						won.Add(1)
+					case err.Code == CodeReplay:
+						replays.Add(1)
+					default:
+						t.Errorf("use: %v", err)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if won.Load() != 1 || replays.Load() != n-1 {
+				t.Fatalf("%d shards, round %d: %d uses got the nonce and %d were replays, want 1 and %d", shards, round, won.Load(), replays.Load(), n-1)
+			}
+		}
 	}
 }

@@ -269,17 +269,23 @@ func (v *Verifier) verifyWith(r *http.Request, alg string, check func(keyid, bas
 // unreadable, or unsigned) leaves the nonce unused: otherwise whoever sees a
 // signed request in flight could burn its nonce by sending it first with
 // another body, and the genuine request would be refused as a replay. The
-// nonce is looked up, without recording it, before the body is read, so a
+// nonce is looked up, without recording it, before a body is read, so a
 // replay is refused without buffering its body; two copies racing past that
-// lookup are settled when the nonce is recorded (one is a replay). Nothing
+// lookup are settled when the nonce is recorded (one is a replay). Without
+// a body to read, recording it is the only lookup. Nothing
 // here runs for a request without the key, so it can neither fill the replay
 // cache nor make the verifier buffer a body.
 func (v *Verifier) finish(r *http.Request, label string, p *sigParams, now time.Time) (*Result, error) {
 	if err := v.checkPolicy(r, p, now); err != nil {
 		return nil, err
 	}
-	if err := v.cfg.Nonces.check(p.keyid, p.nonce, p.created, now, v.cfg.MaxAge); err != nil {
-		return nil, v.refused(err)
+	k := makeNonceKey(p.keyid, p.nonce)
+	digest := p.covers("content-digest")
+	unknownLength := !digest && !v.cfg.Identity && r.ContentLength < 0
+	if digest || unknownLength { // the body is read before the nonce is used
+		if err := v.cfg.Nonces.check(k, p.created, now, v.cfg.MaxAge); err != nil {
+			return nil, v.refused(err)
+		}
 	}
 	res := &Result{
 		Label:      label,
@@ -289,12 +295,12 @@ func (v *Verifier) finish(r *http.Request, label string, p *sigParams, now time.
 		Tag:        p.tag,
 		Components: p.components,
 	}
-	if p.covers("content-digest") {
+	if digest {
 		if err := verifyBody(r, v.cfg.MaxBodyBytes); err != nil {
 			return nil, err
 		}
 		res.BodyVerified = true
-	} else if !v.cfg.Identity && r.ContentLength < 0 {
+	} else if unknownLength {
 		// Length unknown (chunked): only an empty body may go unsigned.
 		empty, err := bodyIsEmpty(r)
 		if err != nil {
@@ -304,7 +310,7 @@ func (v *Verifier) finish(r *http.Request, label string, p *sigParams, now time.
 			return nil, refuse(CodeDigestMissing, "the request has a body but content-digest is not covered")
 		}
 	}
-	if err := v.cfg.Nonces.use(p.keyid, p.nonce, p.created, now, v.cfg.MaxAge); err != nil {
+	if err := v.cfg.Nonces.use(k, p.created, now, v.cfg.MaxAge); err != nil {
 		return nil, v.refused(err)
 	}
 	return res, nil

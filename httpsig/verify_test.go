@@ -561,36 +561,39 @@ func TestVerifyAfterRewrite(t *testing.T) {
 }
 
 // TestVerifyConcurrentReplay races copies of one signed request: exactly one
-// may get through.
+// may get through, with a body (looked up before the body is read, then
+// recorded) and without (recorded at once).
 func TestVerifyConcurrentReplay(t *testing.T) {
 	g := newTestGate(t, Config{})
-	req := g.signed(t, "POST", "/hooks/deploy", "once")
-	const n = 16
-	codes := make(chan string, n)
-	var wg sync.WaitGroup
-	for range n {
-		c := again(t, req)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := g.srv.Client().Do(c)
-			if err != nil {
-				codes <- err.Error()
-				return
-			}
-			defer resp.Body.Close()
-			var rep gateReply
-			json.NewDecoder(resp.Body).Decode(&rep)
-			codes <- fmt.Sprint(resp.StatusCode, rep.Code)
-		}()
-	}
-	wg.Wait()
-	close(codes)
-	count := map[string]int{}
-	for c := range codes {
-		count[c]++
-	}
-	if count["200"] != 1 || count["401replay"] != n-1 {
-		t.Errorf("outcomes %v, want one 200 and %d replays", count, n-1)
+	for _, tc := range []struct{ method, body string }{{"POST", "once"}, {"GET", ""}} {
+		req := g.signed(t, tc.method, "/hooks/deploy", tc.body)
+		const n = 32
+		codes := make(chan string, n)
+		var wg sync.WaitGroup
+		for range n {
+			c := again(t, req)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := g.srv.Client().Do(c)
+				if err != nil {
+					codes <- err.Error()
+					return
+				}
+				defer resp.Body.Close()
+				var rep gateReply
+				json.NewDecoder(resp.Body).Decode(&rep)
+				codes <- fmt.Sprint(resp.StatusCode, rep.Code)
+			}()
+		}
+		wg.Wait()
+		close(codes)
+		count := map[string]int{}
+		for c := range codes {
+			count[c]++
+		}
+		if count["200"] != 1 || count["401replay"] != n-1 {
+			t.Errorf("%s: outcomes %v, want one 200 and %d replays", tc.method, count, n-1)
+		}
 	}
 }
