@@ -1,38 +1,47 @@
 package httpsig
 
 import (
+	"bytes"
 	"fmt"
-	"strings"
-
-	"github.com/clawguard/clawguard/httpsig/sfv"
+	"sync"
 )
 
-// signatureBase builds the RFC 9421 §2.5 signature base: one line per covered
-// component, `"name": value`, then `"@signature-params": ` and the
-// serialized inner list, without a trailing newline.
-func signatureBase(m *message, p *sigParams) (string, error) {
-	var b strings.Builder
-	b.Grow(512) // a typical base; saves the builder's repeated growth
+// appendSignatureBase appends the RFC 9421 §2.5 signature base to dst: one
+// line per covered component, `"name": value`, then `"@signature-params": `
+// and the serialized inner list, without a trailing newline.
+func appendSignatureBase(dst []byte, m *message, p *sigParams) ([]byte, error) {
 	for _, name := range p.components {
-		v, err := m.component(name)
-		if err != nil {
-			return "", err
-		}
-		if strings.ContainsAny(v, "\r\n") { // would forge a line of the base
-			return "", fmt.Errorf("component %q contains a line break", name)
-		}
 		// name is a validated token or "@" token: no quoting needed.
-		b.WriteByte('"')
-		b.WriteString(name)
-		b.WriteString(`": `)
-		b.WriteString(v)
-		b.WriteByte('\n')
+		dst = append(dst, '"')
+		dst = append(dst, name...)
+		dst = append(dst, `": `...)
+		start := len(dst)
+		var err error
+		if dst, err = m.appendComponent(dst, name); err != nil {
+			return dst, err
+		}
+		if bytes.ContainsAny(dst[start:], "\r\n") { // would forge a line of the base
+			return dst, fmt.Errorf("component %q contains a line break", name)
+		}
+		dst = append(dst, '\n')
 	}
-	params, err := sfv.MarshalInnerList(p.list)
-	if err != nil {
-		return "", fmt.Errorf("serializing signature parameters: %w", err)
+	dst = append(dst, `"@signature-params": `...)
+	return append(dst, p.serialized...), nil
+}
+
+// baseBuffers recycles the verifier's signature-base buffers: a base is
+// hashed and dropped, every request.
+var baseBuffers = sync.Pool{New: func() any { return new(baseBuffer) }}
+
+type baseBuffer struct{ b []byte }
+
+// maxPooledBase is the largest buffer put back: a request covering huge
+// header fields should not pin their size in the pool.
+const maxPooledBase = 16 << 10
+
+func (bb *baseBuffer) release(b []byte) {
+	if cap(b) <= maxPooledBase {
+		bb.b = b[:0]
+		baseBuffers.Put(bb)
 	}
-	b.WriteString(`"@signature-params": `)
-	b.WriteString(params)
-	return b.String(), nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/textproto"
 	"strings"
 )
 
@@ -22,16 +21,16 @@ type message struct {
 // outgoingMessage describes req as Go's client will send it: the
 // request-target is URL.RequestURI() and the Host header is req.Host or else
 // URL.Host.
-func outgoingMessage(req *http.Request) (*message, error) {
+func outgoingMessage(req *http.Request) (message, error) {
 	if req.URL == nil || req.URL.Scheme == "" || req.URL.Host == "" {
-		return nil, fmt.Errorf("request URL must be absolute (scheme and host), got %q", req.URL)
+		return message{}, fmt.Errorf("request URL must be absolute (scheme and host), got %q", req.URL)
 	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
 	scheme := strings.ToLower(req.URL.Scheme)
-	return &message{
+	return message{
 		method:    req.Method,
 		scheme:    scheme,
 		authority: normalizeAuthority(scheme, host),
@@ -45,7 +44,7 @@ func outgoingMessage(req *http.Request) (*message, error) {
 // override what the request says (a verifier behind a TLS-terminating proxy
 // is told the origin its clients sign for); empty means "from the request":
 // https when r.TLS is set, else http, and the Host header.
-func incomingMessage(r *http.Request, scheme, authority string) *message {
+func incomingMessage(r *http.Request, scheme, authority string) message {
 	if scheme == "" {
 		scheme = "http"
 		if r.TLS != nil {
@@ -76,7 +75,7 @@ func incomingMessage(r *http.Request, scheme, authority string) *message {
 	if method == "" {
 		method = http.MethodGet
 	}
-	return &message{
+	return message{
 		method:    method,
 		scheme:    scheme,
 		authority: normalizeAuthority(scheme, authority),
@@ -111,64 +110,78 @@ func (m *message) pathAndQuery() (path, query string) {
 	return path, query
 }
 
-// component returns the value of a covered component for the signature base.
-// Only the derived components listed here and header fields are supported;
-// the caller has already checked that name is a valid identifier.
-func (m *message) component(name string) (string, error) {
+// appendComponent appends the value of a covered component for the
+// signature base to dst. Only the derived components listed here and header
+// fields are supported; the caller has already checked that name is a valid
+// identifier.
+func (m *message) appendComponent(dst []byte, name string) ([]byte, error) {
 	switch name {
 	case "@method":
-		return m.method, nil
+		return append(dst, m.method...), nil
 	case "@target-uri":
-		return m.scheme + "://" + m.authority + m.target, nil
+		dst = append(dst, m.scheme...)
+		dst = append(dst, "://"...)
+		dst = append(dst, m.authority...)
+		return append(dst, m.target...), nil
 	case "@authority":
-		return m.authority, nil
+		return append(dst, m.authority...), nil
 	case "@scheme":
-		return m.scheme, nil
+		return append(dst, m.scheme...), nil
 	case "@request-target":
-		return m.target, nil
+		return append(dst, m.target...), nil
 	case "@path":
 		p, _ := m.pathAndQuery()
-		return p, nil
+		return append(dst, p...), nil
 	case "@query":
 		_, q := m.pathAndQuery()
-		return "?" + q, nil
+		return append(append(dst, '?'), q...), nil
 	}
 	if strings.HasPrefix(name, "@") {
-		return "", fmt.Errorf("derived component %q is not supported", name)
+		return dst, fmt.Errorf("derived component %q is not supported", name)
 	}
-	return m.field(name)
+	return m.appendField(dst, name)
 }
 
-// field combines a header field's lines per RFC 9421 §2.1: each value trimmed
-// of surrounding whitespace, obsolete line folding replaced by one space, the
-// lines joined with ", ". A value that still contains a line break or NUL is
-// refused: it could forge lines of the signature base.
-func (m *message) field(name string) (string, error) {
+// appendField appends a header field's lines combined per RFC 9421 §2.1:
+// each value trimmed of surrounding whitespace, obsolete line folding
+// replaced by one space, the lines joined with ", ". A value that still
+// contains a line break or NUL is refused: it could forge lines of the
+// signature base.
+func (m *message) appendField(dst []byte, name string) ([]byte, error) {
 	var lines []string
 	if name == "host" {
 		if m.host == "" {
-			return "", fmt.Errorf("covered header field %q is not in the request", name)
+			return dst, fmt.Errorf("covered header field %q is not in the request", name)
 		}
 		lines = []string{m.host}
 	} else {
+		// The canonical key, built on the stack (name is a lowercase token):
+		// textproto.CanonicalMIMEHeaderKey would allocate it.
+		var buf [64]byte
+		key := append(buf[:0], name...)
+		for i, upper := 0, true; i < len(key); i++ {
+			if upper && isLCAlpha(key[i]) {
+				key[i] -= 'a' - 'A'
+			}
+			upper = key[i] == '-'
+		}
 		var ok bool
-		lines, ok = m.header[textproto.CanonicalMIMEHeaderKey(name)]
+		lines, ok = m.header[string(key)]
 		if !ok {
-			return "", fmt.Errorf("covered header field %q is not in the request", name)
+			return dst, fmt.Errorf("covered header field %q is not in the request", name)
 		}
 	}
-	var b strings.Builder
 	for i, v := range lines {
 		if i > 0 {
-			b.WriteString(", ")
+			dst = append(dst, ", "...)
 		}
 		v = strings.Trim(unfold(v), " \t")
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return "", fmt.Errorf("header field %q contains a line break or NUL", name)
+			return dst, fmt.Errorf("header field %q contains a line break or NUL", name)
 		}
-		b.WriteString(v)
+		dst = append(dst, v...)
 	}
-	return b.String(), nil
+	return dst, nil
 }
 
 // unfold replaces obsolete line folding (CRLF or LF followed by spaces or

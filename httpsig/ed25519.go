@@ -22,8 +22,8 @@ func SignEd25519(req *http.Request, keyid string, key ed25519.PrivateKey, opts .
 	for _, o := range opts {
 		o(&s)
 	}
-	return s.signWith(req, keyid, AlgEd25519, func(base string) []byte {
-		return ed25519.Sign(key, []byte(base))
+	return s.signWith(req, keyid, AlgEd25519, func(base []byte) []byte {
+		return ed25519.Sign(key, base)
 	})
 }
 
@@ -90,12 +90,12 @@ func (v *Ed25519Verifier) Verify(r *http.Request) (*Result, error) {
 // verifySignature checks the ed25519 signature with the keyid's public key,
 // without policy.
 func (v *Ed25519Verifier) verifySignature(r *http.Request) (string, *sigParams, error) {
-	return v.policy.verifyWith(r, AlgEd25519, func(keyid, base string, sig []byte) *Error {
+	return v.policy.verifyWith(r, AlgEd25519, func(keyid string, base, sig []byte) *Error {
 		pub, ok := v.publicKey(keyid)
 		if !ok || len(pub) != ed25519.PublicKeySize {
 			return refuse(CodeUnknownKey, "keyid %q is not known", keyid)
 		}
-		if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, []byte(base), sig) {
+		if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, base, sig) {
 			return refuse(CodeBadSignature, "the signature does not match the request")
 		}
 		return nil

@@ -23,7 +23,7 @@ const (
 // sigParams is one signature's parsed Signature-Input member: the covered
 // components in order and the signature parameters (RFC 9421 §2.3).
 type sigParams struct {
-	list       sfv.InnerList // as received, serialized for "@signature-params"
+	serialized string // the inner list as RFC 8941 serializes it: the "@signature-params" value
 	components []string
 	created    int64
 	hasCreated bool
@@ -46,61 +46,101 @@ func parseSigParams(il *sfv.InnerList) (*sigParams, error) {
 	if len(il.Items) > maxComponents {
 		return nil, fmt.Errorf("covers %d components; at most %d are allowed", len(il.Items), maxComponents)
 	}
-	p := &sigParams{list: *il}
+	serialized, err := sfv.MarshalInnerList(*il)
+	if err != nil {
+		return nil, fmt.Errorf("serializing signature parameters: %w", err)
+	}
+	p := &sigParams{serialized: serialized}
 	for _, it := range il.Items {
 		name, ok := it.Value.(string)
 		if !ok {
 			return nil, fmt.Errorf("covered component %v is not a string", it.Value)
 		}
-		if !validComponentName(name) {
-			return nil, fmt.Errorf("covered component %q is not a lowercase field name or derived component", name)
-		}
 		if len(it.Params) > 0 {
 			return nil, fmt.Errorf("component parameter ;%s on %q is not supported", it.Params[0].Key, name)
 		}
-		if name == "@signature-params" {
-			return nil, fmt.Errorf("\"@signature-params\" cannot be a covered component")
+		if err := p.addComponent(name); err != nil {
+			return nil, err
 		}
-		if p.covers(name) {
-			return nil, fmt.Errorf("component %q is covered twice", name)
-		}
-		p.components = append(p.components, name)
 	}
 	for _, prm := range il.Params {
-		switch prm.Key {
-		case "created", "expires":
-			n, ok := prm.Value.(int64)
-			if !ok || n < 0 {
-				return nil, fmt.Errorf("parameter %s must be a non-negative integer", prm.Key)
-			}
-			if prm.Key == "created" {
-				p.created, p.hasCreated = n, true
-			} else {
-				p.expires, p.hasExpires = n, true
-			}
-		case "nonce", "alg", "keyid", "tag":
-			s, ok := prm.Value.(string)
-			if !ok {
-				return nil, fmt.Errorf("parameter %s must be a string", prm.Key)
-			}
-			if len(s) > maxParamLength {
-				return nil, fmt.Errorf("parameter %s is longer than %d bytes", prm.Key, maxParamLength)
-			}
-			switch prm.Key {
-			case "nonce":
-				p.nonce = s
-			case "alg":
-				p.alg = s
-			case "keyid":
-				p.keyid = s
-			case "tag":
-				p.tag = s
-			}
+		switch v := prm.Value.(type) {
+		case int64:
+			err = p.setInt(prm.Key, v)
+		case string:
+			err = p.setString(prm.Key, v)
 		default:
-			return nil, fmt.Errorf("unknown signature parameter %q", prm.Key)
+			err = paramError(prm.Key)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// addComponent appends a covered component name: a lowercase field name or
+// a derived component, covered once, never "@signature-params".
+func (p *sigParams) addComponent(name string) error {
+	switch {
+	case !validComponentName(name):
+		return fmt.Errorf("covered component %q is not a lowercase field name or derived component", name)
+	case name == "@signature-params":
+		return fmt.Errorf("\"@signature-params\" cannot be a covered component")
+	case p.covers(name):
+		return fmt.Errorf("component %q is covered twice", name)
+	}
+	p.components = append(p.components, name)
+	return nil
+}
+
+// setInt records the integer parameter created or expires.
+func (p *sigParams) setInt(key string, n int64) error {
+	switch {
+	case key != "created" && key != "expires":
+		return paramError(key)
+	case n < 0:
+		return fmt.Errorf("parameter %s must be a non-negative integer", key)
+	case key == "created":
+		p.created, p.hasCreated = n, true
+	default:
+		p.expires, p.hasExpires = n, true
+	}
+	return nil
+}
+
+// setString records the string parameter nonce, alg, keyid or tag.
+func (p *sigParams) setString(key, s string) error {
+	var dst *string
+	switch key {
+	case "nonce":
+		dst = &p.nonce
+	case "alg":
+		dst = &p.alg
+	case "keyid":
+		dst = &p.keyid
+	case "tag":
+		dst = &p.tag
+	default:
+		return paramError(key)
+	}
+	if len(s) > maxParamLength {
+		return fmt.Errorf("parameter %s is longer than %d bytes", key, maxParamLength)
+	}
+	*dst = s
+	return nil
+}
+
+// paramError refuses parameter key with a value of the wrong type, or
+// because it is not a signature parameter at all.
+func paramError(key string) error {
+	switch key {
+	case "created", "expires":
+		return fmt.Errorf("parameter %s must be a non-negative integer", key)
+	case "nonce", "alg", "keyid", "tag":
+		return fmt.Errorf("parameter %s must be a string", key)
+	}
+	return fmt.Errorf("unknown signature parameter %q", key)
 }
 
 // fieldValue joins a field's lines with ", " the way RFC 8941 §4.2 combines
@@ -113,8 +153,20 @@ func fieldValue(h http.Header, name string) (string, bool) {
 // selectSignature parses the Signature-Input and Signature field values and
 // returns the signature to verify: the one named label, or, when label is
 // empty, the only one present. Duplicate labels and an unlabelled choice
-// among several are refused as ambiguous.
+// among several are refused as ambiguous. scanSignature reads what clients
+// send without a parse tree; whatever it does not decide, errors included,
+// selectSFV does.
 func selectSignature(input, signature, label string) (string, *sigParams, []byte, error) {
+	if got, p, sig, ok := scanSignature(input, signature, label); ok {
+		return got, p, sig, nil
+	}
+	return selectSFV(input, signature, label)
+}
+
+// selectSFV is selectSignature on package sfv's parse trees: the reference
+// for every input, and the one that explains a refusal (what is wrong, and
+// at which byte).
+func selectSFV(input, signature, label string) (string, *sigParams, []byte, error) {
 	inputs, err := sfv.ParseDictionary(input)
 	if err != nil {
 		return "", nil, nil, dictError("Signature-Input", err)

@@ -86,13 +86,13 @@ func (s *signer) sign(req *http.Request, keyid string, key []byte) error {
 	if len(key) < MinKeyBytes {
 		return fmt.Errorf("sign: key for %q is %d bytes; at least %d are required", keyid, len(key), MinKeyBytes)
 	}
-	return s.signWith(req, keyid, AlgHMACSHA256, func(base string) []byte { return hmacSHA256(key, base) })
+	return s.signWith(req, keyid, AlgHMACSHA256, func(base []byte) []byte { return hmacSHA256(key, base) })
 }
 
 // signWith is the algorithm-independent part of signing: components,
 // Content-Digest, parameters and the two fields; sum computes the signature
 // over the base.
-func (s *signer) signWith(req *http.Request, keyid, alg string, sum func(base string) []byte) error {
+func (s *signer) signWith(req *http.Request, keyid, alg string, sum func(base []byte) []byte) error {
 	if keyid == "" {
 		return fmt.Errorf("sign: empty keyid")
 	}
@@ -142,14 +142,11 @@ func (s *signer) signWith(req *http.Request, keyid, alg string, sum func(base st
 	if err := checkLabelFree(req.Header, s.label); err != nil {
 		return err
 	}
-	base, err := signatureBase(m, p)
+	base, err := appendSignatureBase(nil, &m, p)
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	input, err := sfv.MarshalDictionary(sfv.Dictionary{{Key: s.label, Member: sfv.Member{InnerList: &il}}})
-	if err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
+	input := s.label + "=" + p.serialized
 	sig, _ := sfv.MarshalDictionary(sfv.Dictionary{{Key: s.label, Member: sfv.Member{Item: &sfv.Item{Value: sum(base)}}}})
 	req.Header.Add("Signature-Input", input)
 	req.Header.Add("Signature", sig)
@@ -225,8 +222,8 @@ func randomNonce() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-func hmacSHA256(key []byte, base string) []byte {
+func hmacSHA256(key, base []byte) []byte {
 	mac := hmac.New(sha256.New, key)
-	io.WriteString(mac, base)
+	mac.Write(base)
 	return mac.Sum(nil)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
-	"io"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -91,7 +90,14 @@ type Verifier struct {
 	cfg Config
 	// macs holds, per keyid, HMAC states already keyed: Reset restores one
 	// in a few nanoseconds, where hmac.New hashes the key pads again.
-	macs map[string]*sync.Pool
+	macs map[string]*sync.Pool // of *keyedMAC
+}
+
+// keyedMAC is a pooled HMAC state with room for its sum, so a verification
+// allocates neither.
+type keyedMAC struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // Result describes a verified signature.
@@ -126,7 +132,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	v := &Verifier{cfg: cfg, macs: make(map[string]*sync.Pool, len(keys))}
 	for id, k := range keys {
-		v.macs[id] = &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}
+		v.macs[id] = &sync.Pool{New: func() any { return &keyedMAC{h: hmac.New(sha256.New, k)} }}
 	}
 	return v, nil
 }
@@ -205,16 +211,15 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 // verifySignature checks the hmac-sha256 signature (constant-time compare),
 // without policy.
 func (v *Verifier) verifySignature(r *http.Request) (string, *sigParams, error) {
-	return v.verifyWith(r, AlgHMACSHA256, func(keyid, base string, sig []byte) *Error {
+	return v.verifyWith(r, AlgHMACSHA256, func(keyid string, base, sig []byte) *Error {
 		pool, ok := v.macs[keyid]
 		if !ok {
 			return refuse(CodeUnknownKey, "keyid %q is not known", keyid)
 		}
-		mac := pool.Get().(hash.Hash)
-		mac.Reset()
-		io.WriteString(mac, base)
-		var sum [sha256.Size]byte
-		ok = hmac.Equal(mac.Sum(sum[:0]), sig)
+		mac := pool.Get().(*keyedMAC)
+		mac.h.Reset()
+		mac.h.Write(base)
+		ok = hmac.Equal(mac.h.Sum(mac.sum[:0]), sig)
 		pool.Put(mac)
 		if !ok {
 			return refuse(CodeBadSignature, "the signature does not match the request")
@@ -227,7 +232,7 @@ func (v *Verifier) verifySignature(r *http.Request) (string, *sigParams, error) 
 // that it has a keyid, builds the signature base, and has check verify the
 // signature bytes for that keyid (unknown_key or bad_signature). It applies
 // no policy (coverage, time, nonce).
-func (v *Verifier) verifyWith(r *http.Request, alg string, check func(keyid, base string, sig []byte) *Error) (string, *sigParams, error) {
+func (v *Verifier) verifyWith(r *http.Request, alg string, check func(keyid string, base, sig []byte) *Error) (string, *sigParams, error) {
 	input, hasInput := fieldValue(r.Header, "Signature-Input")
 	signature, hasSig := fieldValue(r.Header, "Signature")
 	if !hasInput && !hasSig {
@@ -253,12 +258,16 @@ func (v *Verifier) verifyWith(r *http.Request, alg string, check func(keyid, bas
 	}
 	m := incomingMessage(src, v.cfg.Scheme, v.cfg.Authority)
 	m.header = r.Header
-	base, err := signatureBase(m, p)
+	buf := baseBuffers.Get().(*baseBuffer)
+	base, err := appendSignatureBase(buf.b, &m, p)
 	if err != nil {
+		buf.release(base)
 		return "", nil, refuseErr(CodeSignatureMalformed, err, "signature %q", label)
 	}
-	if err := check(p.keyid, base, sig); err != nil {
-		return "", nil, err
+	refusal := check(p.keyid, base, sig)
+	buf.release(base)
+	if refusal != nil {
+		return "", nil, refusal
 	}
 	return label, p, nil
 }

@@ -140,7 +140,7 @@ func craft(t *testing.T, req *http.Request, label, innerList string, key []byte)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, _ := sfv.MarshalItem(sfv.Item{Value: hmacSHA256(key, base)})
+	sig, _ := sfv.MarshalItem(sfv.Item{Value: hmacSHA256(key, []byte(base))})
 	req.Header.Add("Signature-Input", label+"="+innerList)
 	req.Header.Add("Signature", label+"="+sig)
 }
