@@ -238,12 +238,20 @@ func (g *Gate) authenticateHMAC(r *http.Request) verdict {
 // originalRequest is the request as the client sent it, before any rewrite,
 // uri or method directive that ran ahead of the gate changed it: what the
 // client signed. Caddy's copy keeps only the method, request-target and URL;
-// Host and TLS, which those directives cannot change, come from r.
+// Host and TLS, which those directives cannot change, come from r. When
+// neither method nor request-target changed, r is that request (and
+// copying it would cost every signed request an allocation).
 func originalRequest(r *http.Request) *http.Request {
 	o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
-	if !ok {
+	if !ok || o.Method == r.Method && o.RequestURI == r.RequestURI && r.RequestURI != "" {
 		return r
 	}
+	return withConnection(o, r)
+}
+
+// withConnection is o with r's Host and TLS. (A function of its own, so that
+// only this path puts o on the heap.)
+func withConnection(o http.Request, r *http.Request) *http.Request {
 	o.Host, o.TLS = r.Host, r.TLS
 	return &o
 }
