@@ -36,6 +36,7 @@ var layers = map[string]int{
 	// 8: programs, benchmarks, end-to-end tests and deployment checks.
 	"cmd/clawguard": 8, "cmd/caddy": 8, "cmd/clawguard-agent": 8, "internal/cmd/openclaw-double": 8,
 	"bench/gate": 8, "bench/load": 8, "bench/sandbox": 8, "e2e": 8, "deploy": 8,
+	"e2e/multihost": 8, "internal/cmd/tailnet-lab": 8,
 }
 
 // caddyFree are the packages that must not link Caddy at all, directly or

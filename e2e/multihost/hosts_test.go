@@ -1,0 +1,153 @@
+package multihost
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+
+	"github.com/clawguard/clawguard/sidecar"
+)
+
+// The tailnet's tags: the gateway host's node, the node hosts', the test
+// process's client, and a client nobody lets in.
+const (
+	tagGate     = "tag:clawguard"
+	tagNode     = "tag:clawguard-node"
+	tagTester   = "tag:tester"
+	tagIntruder = "tag:intruder"
+)
+
+// The gate's site on the tailnet and its upstream timeouts: how long a
+// request for a node host that is gone may take.
+const (
+	gatePort      = 18789
+	dialTimeout   = 2 * time.Second
+	headerTimeout = 3 * time.Second
+)
+
+// lab is the tailnet's control server and relay (internal/cmd/tailnet-lab).
+type lab struct {
+	controlURL string
+	authKey    string // what every node must present
+}
+
+// startLab runs the lab container and waits for its control URL.
+func (w *world) startLab(ctx context.Context) lab {
+	w.t.Helper()
+	l := lab{authKey: secret()}
+	w.secretEnv = append(w.secretEnv, "TAILNET_LAB_AUTH_KEY="+l.authKey)
+	w.run(ctx, "lab", []string{"-e", "TAILNET_LAB_AUTH_KEY"},
+		"tailnet-lab", "--tags", strings.Join([]string{tagGate, tagNode, tagTester, tagIntruder}, ","))
+	l.controlURL = w.waitLog(ctx, "lab", `tailnet-lab: control (http://\S+)`, 30*time.Second)[1]
+	return l
+}
+
+// nodeHost is a node host: today the sidecar alone, serving its API on
+// the tailnet to the gate's tag (docs/nodes.md), with its own vault, the
+// gate's identity key and its own approvals.
+type nodeHost struct {
+	name        string
+	identityKey string // the HMAC key the gate signs with for this node
+}
+
+// startNode runs node host name. It needs the Docker engine's socket: the
+// sidecar drives this host's sandboxes through it (the test's engine
+// stands in for the node host's own).
+func (w *world) startNode(ctx context.Context, l lab, name string) nodeHost {
+	w.t.Helper()
+	sock, err := engineSocket()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	n := nodeHost{name: name, identityKey: secret()}
+	w.run(ctx, name, sock, hold("clawguard", "sidecar", "--log-format", "text",
+		"--tailnet", name, "--tailnet-control-url", l.controlURL, "--tailnet-auth-key", "{vault.ts_authkey}",
+		"--tailnet-tags", tagNode, "--tailnet-allow-tags", tagGate)...)
+	w.configure(ctx, name, map[string]string{"ts_authkey": l.authKey, "gate_identity": n.identityKey},
+		map[string]string{"sidecar.json": fmt.Sprintf(`{"version": 1, "instance": %q, "identity_keys": {"gate": "gate_identity"}}`, w.container(name))})
+	return n
+}
+
+// engineSocket returns the docker run flags that give a container the
+// engine's unix socket, and the socket's group so that the image's
+// unprivileged user may use it.
+func engineSocket() ([]string, error) {
+	path := "/var/run/docker.sock"
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		p, ok := strings.CutPrefix(h, "unix://")
+		if !ok {
+			return nil, fmt.Errorf("DOCKER_HOST=%s: the node hosts' sidecars need the engine's unix socket", h)
+		}
+		path = p
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("docker socket for the node hosts: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil, fmt.Errorf("docker socket %s: no owner information", path)
+	}
+	return []string{"-v", path + ":/var/run/docker.sock", "--group-add", strconv.FormatUint(uint64(st.Gid), 10)}, nil
+}
+
+// gatewayCaddyfile is the gateway host's Caddy: the gate's node on the
+// tailnet, a site bound to it only, letting in the tester's tag, and a
+// route per node host to its sidecar over the tailnet, signed.
+var gatewayCaddyfile = template.Must(template.New("Caddyfile").Parse(`{
+	admin localhost:2019
+	tailnet {
+		node gate {
+			auth_key {vault.ts_authkey}
+			control_url {{.ControlURL}}
+			tags {{.Tag}}
+		}
+	}
+}
+
+http://:{{.Port}} {
+	bind tailnet/gate
+	clawguard {
+		tailnet_identity {
+			allow_tags {{.AllowTag}}
+		}
+	}
+{{- range .Nodes}}
+	handle_path /{{.}}/* {
+		reverse_proxy {{.}}:{{$.SidecarPort}} {
+			transport clawguard_tailnet gate {
+				identity_key gate {vault.{{.}}_identity}
+				dial_timeout {{$.DialTimeout}}
+				response_header_timeout {{$.HeaderTimeout}}
+			}
+		}
+	}
+{{- end}}
+}
+`))
+
+// startGateway runs the gateway host's Caddy in front of nodes.
+func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) {
+	w.t.Helper()
+	vault := map[string]string{"ts_authkey": l.authKey}
+	var names []string
+	for _, n := range nodes {
+		vault[n.name+"_identity"] = n.identityKey
+		names = append(names, n.name)
+	}
+	var cf strings.Builder
+	if err := gatewayCaddyfile.Execute(&cf, map[string]any{
+		"ControlURL": l.controlURL, "Tag": tagGate, "Port": gatePort, "AllowTag": tagTester,
+		"Nodes": names, "SidecarPort": sidecar.DefaultTailnetPort,
+		"DialTimeout": dialTimeout, "HeaderTimeout": headerTimeout,
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.run(ctx, "gateway", nil, hold("clawguard", "caddy", "run", "--config", stateDir+"/Caddyfile", "--adapter", "caddyfile")...)
+	w.configure(ctx, "gateway", vault, map[string]string{"Caddyfile": cf.String()})
+}

@@ -1,0 +1,73 @@
+package multihost
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"tailscale.com/ipn/store/mem"
+	ts "tailscale.com/tsnet"
+	"tailscale.com/types/logger"
+
+	"github.com/clawguard/clawguard/tsnet/tsnettest"
+)
+
+// requestTimeout bounds every request of the test's clients: a request that
+// reaches it hung.
+const requestTimeout = 20 * time.Second
+
+// join puts the test process on the lab's tailnet as node hostname with
+// tags, logging in with authKey. It returns Up's error (a refused key);
+// other failures fail t.
+func join(t *testing.T, ctx context.Context, l lab, authKey, hostname string, tags ...string) (*tsnettest.Client, error) {
+	t.Helper()
+	tsnettest.Offline()
+	srv := &ts.Server{
+		Dir:           filepath.Join(t.TempDir(), hostname),
+		ControlURL:    l.controlURL,
+		AuthKey:       authKey,
+		Hostname:      hostname,
+		Store:         new(mem.Store),
+		Ephemeral:     true,
+		AdvertiseTags: tags,
+		UserLogf:      logger.Discard,
+	}
+	if *tsnettest.Verbose {
+		srv.Logf = t.Logf
+	}
+	t.Cleanup(func() { srv.Close() })
+	uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := srv.Up(uctx); err != nil {
+		return nil, err
+	}
+	tsnettest.WaitHomeDERP(t, ctx, srv)
+	return &tsnettest.Client{Srv: srv, HTTP: &http.Client{
+		Timeout:   requestTimeout,
+		Transport: &http.Transport{DialContext: srv.Dial, DisableKeepAlives: true},
+	}}, nil
+}
+
+// result is one request's outcome as the client saw it.
+type result struct {
+	status    int // 0: no response
+	body      string
+	took      time.Duration
+	connected bool // a connection to the server was made
+	err       error
+}
+
+func fetch(c *tsnettest.Client, url string) result {
+	start := time.Now()
+	res, connected, err := c.Get(url)
+	r := result{took: time.Since(start), connected: connected, err: err}
+	if err == nil {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		r.status, r.body, r.took = res.StatusCode, string(b), time.Since(start)
+	}
+	return r
+}
