@@ -23,9 +23,12 @@ const (
 )
 
 // The gate's site on the tailnet and its upstream timeouts: how long a
-// request for a node host that is gone may take.
+// request for a node host that is gone may take. The OpenClaw gateway (the
+// double) listens on the gateway host's loopback, behind the gate.
 const (
 	gatePort      = 18789
+	openclawPort  = 18790
+	controlPort   = 18792 // the double's control API, loopback only
 	dialTimeout   = 2 * time.Second
 	headerTimeout = 3 * time.Second
 )
@@ -41,7 +44,7 @@ func (w *world) startLab(ctx context.Context) lab {
 	w.t.Helper()
 	l := lab{authKey: secret()}
 	w.secretEnv = append(w.secretEnv, "TAILNET_LAB_AUTH_KEY="+l.authKey)
-	w.run(ctx, "lab", []string{"-e", "TAILNET_LAB_AUTH_KEY"},
+	w.run(ctx, "lab", w.onNetwork("lab"), []string{"-e", "TAILNET_LAB_AUTH_KEY"},
 		"tailnet-lab", "--tags", strings.Join([]string{tagGate, tagNode, tagTester, tagIntruder}, ","))
 	l.controlURL = w.waitLog(ctx, "lab", `tailnet-lab: control (http://\S+)`, 30*time.Second)[1]
 	return l
@@ -65,7 +68,7 @@ func (w *world) startNode(ctx context.Context, l lab, name string) nodeHost {
 		w.t.Fatal(err)
 	}
 	n := nodeHost{name: name, identityKey: secret()}
-	w.run(ctx, name, sock, hold("clawguard", "sidecar", "--log-format", "text",
+	w.run(ctx, name, w.onNetwork(name), sock, hold("clawguard", "sidecar", "--log-format", "text",
 		"--tailnet", name, "--tailnet-control-url", l.controlURL, "--tailnet-auth-key", "{vault.ts_authkey}",
 		"--tailnet-tags", tagNode, "--tailnet-allow-tags", tagGate)...)
 	w.configure(ctx, name, map[string]string{"ts_authkey": l.authKey, "gate_identity": n.identityKey},
@@ -97,8 +100,9 @@ func engineSocket() ([]string, error) {
 }
 
 // gatewayCaddyfile is the gateway host's Caddy: the gate's node on the
-// tailnet, a site bound to it only, letting in the tester's tag, and a
-// route per node host to its sidecar over the tailnet, signed.
+// tailnet, a site bound to it only, letting in the tester's and the node
+// hosts' tags, a route per node host to its sidecar over the tailnet,
+// signed, and everything else to the OpenClaw gateway on loopback.
 var gatewayCaddyfile = template.Must(template.New("Caddyfile").Parse(`{
 	admin localhost:2019
 	tailnet {
@@ -114,7 +118,7 @@ http://:{{.Port}} {
 	bind tailnet/gate
 	clawguard {
 		tailnet_identity {
-			allow_tags {{.AllowTag}}
+			allow_tags {{.AllowTags}}
 		}
 	}
 {{- range .Nodes}}
@@ -128,12 +132,24 @@ http://:{{.Port}} {
 		}
 	}
 {{- end}}
+	handle {
+		reverse_proxy 127.0.0.1:{{.OpenClawPort}}
+	}
 }
 `))
 
-// startGateway runs the gateway host's Caddy in front of nodes.
-func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) {
+// gatewayHost is the gateway host: Caddy with the gate, and the OpenClaw
+// gateway double beside it (container "openclaw", in the gateway's network
+// namespace).
+type gatewayHost struct {
+	openclawToken string // the OpenClaw gateway's shared token
+}
+
+// startGateway runs the gateway host: Caddy in front of nodes and of the
+// OpenClaw gateway double, which it waits for.
+func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) gatewayHost {
 	w.t.Helper()
+	g := gatewayHost{openclawToken: secret()}
 	vault := map[string]string{"ts_authkey": l.authKey}
 	var names []string
 	for _, n := range nodes {
@@ -142,12 +158,19 @@ func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) {
 	}
 	var cf strings.Builder
 	if err := gatewayCaddyfile.Execute(&cf, map[string]any{
-		"ControlURL": l.controlURL, "Tag": tagGate, "Port": gatePort, "AllowTag": tagTester,
+		"ControlURL": l.controlURL, "Tag": tagGate, "Port": gatePort, "AllowTags": tagTester + " " + tagNode,
+		"OpenClawPort": openclawPort,
 		"Nodes": names, "SidecarPort": sidecar.DefaultTailnetPort,
 		"DialTimeout": dialTimeout, "HeaderTimeout": headerTimeout,
 	}); err != nil {
 		w.t.Fatal(err)
 	}
-	w.run(ctx, "gateway", nil, hold("clawguard", "caddy", "run", "--config", stateDir+"/Caddyfile", "--adapter", "caddyfile")...)
+	w.run(ctx, "gateway", w.onNetwork("gateway"), nil,
+		hold("clawguard", "caddy", "run", "--config", stateDir+"/Caddyfile", "--adapter", "caddyfile")...)
 	w.configure(ctx, "gateway", vault, map[string]string{"Caddyfile": cf.String()})
+	w.secretEnv = append(w.secretEnv, "OPENCLAW_GATEWAY_TOKEN="+g.openclawToken)
+	w.run(ctx, "openclaw", w.beside("gateway"), []string{"-e", "OPENCLAW_GATEWAY_TOKEN"}, "openclaw-double",
+		"-listen", "127.0.0.1:"+strconv.Itoa(openclawPort), "-control", "127.0.0.1:"+strconv.Itoa(controlPort))
+	w.waitLog(ctx, "openclaw", `"gateway":\s*"ws://`, 30*time.Second)
+	return g
 }

@@ -5,6 +5,6 @@
 FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin && /bin/busybox --install -s"]
-COPY clawguard tailnet-lab /usr/local/bin/
+COPY clawguard tailnet-lab openclaw-double /usr/local/bin/
 ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
 USER 65532:65532

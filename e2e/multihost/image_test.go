@@ -20,7 +20,7 @@ import (
 const imageRepo = "clawguard-multihost"
 
 // programs are the module's programs in the image, built static.
-var programs = []string{"../../cmd/clawguard", "../../internal/cmd/tailnet-lab"}
+var programs = []string{"../../cmd/clawguard", "../../internal/cmd/tailnet-lab", "../../internal/cmd/openclaw-double"}
 
 // buildImage compiles the programs into dir and builds the image from them,
 // the host's static busybox and image.Dockerfile, unless this engine has
@@ -38,13 +38,13 @@ func buildImage(ctx context.Context, dir string) (ref string, built bool, err er
 	if bb == "" {
 		bb = sandbox.DefaultBusybox
 	}
-	files := map[string]string{"Dockerfile": "image.Dockerfile", "busybox": bb}
+	files := [][2]string{{"Dockerfile", "image.Dockerfile"}, {"busybox", bb}}
 	for _, p := range programs {
-		files[filepath.Base(p)] = filepath.Join(dir, filepath.Base(p))
+		files = append(files, [2]string{filepath.Base(p), filepath.Join(dir, filepath.Base(p))})
 	}
 	h := sha256.New()
-	for _, name := range []string{"Dockerfile", "busybox", "clawguard", "tailnet-lab"} {
-		if err := copyInto(h, dir, name, files[name]); err != nil {
+	for _, f := range files {
+		if err := copyInto(h, dir, f[0], f[1]); err != nil {
 			return "", false, fmt.Errorf("test image: %w (install Debian's busybox-static or set %s)", err, sandboxtest.BusyboxEnv)
 		}
 	}

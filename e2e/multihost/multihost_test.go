@@ -44,7 +44,7 @@ func TestMultiHost(t *testing.T) {
 		w.startGateway(ctx, l, node1, node2)
 	})
 
-	p.run("the test joins the tailnet; each node host serves through the gate", func() {
+	p.run("the test joins the tailnet; the OpenClaw gateway and each node host answer through the gate", func() {
 		var err error
 		if c, err = join(t, ctx, l, l.authKey, "tester", tagTester); err != nil {
 			t.Fatalf("joining the lab's tailnet: %v", err)
@@ -56,6 +56,11 @@ func TestMultiHost(t *testing.T) {
 				t.Errorf("%s /v1/sandboxes through the gate: %q, want the sidecar's list (the signed identity accepted)", n.name, r.body)
 			}
 		}
+		nonce, err := challenge(ctx, c, openclawURL)
+		if err != nil {
+			t.Errorf("WebSocket to the OpenClaw gateway through the gate: %v", err)
+		}
+		t.Logf("%s: the OpenClaw gateway's connect.challenge (nonce %d bytes)", openclawURL, len(nonce))
 	})
 
 	p.run("locks: a wrong auth key, the test straight to a sidecar, a tag the gate does not let in", func() {
@@ -102,7 +107,7 @@ func TestMultiHost(t *testing.T) {
 	})
 
 	p.run("the gate's reports with both node hosts gone", func() {
-		gateReports(t, ctx, w)
+		gateReports(t, ctx, w, c)
 	})
 
 	p.run("docker network connect node2: it serves again", func() {
@@ -113,15 +118,22 @@ func TestMultiHost(t *testing.T) {
 	})
 }
 
+// openclawURL is the OpenClaw gateway's WebSocket, through the gate.
+var openclawURL = fmt.Sprintf("ws://gate:%d/", gatePort)
+
 // gateURL is path on node n's sidecar, through the gate's tailnet site.
 func gateURL(n nodeHost, path string) string {
 	return fmt.Sprintf("http://gate:%d/%s%s", gatePort, n.name, path)
 }
 
 // gateReports checks what the gateway host says while both node hosts are
-// gone: its own node stays up (status, metric).
-func gateReports(t *testing.T, ctx context.Context, w *world) {
+// gone: its own node stays up (status, metric) and the OpenClaw gateway
+// behind it still answers.
+func gateReports(t *testing.T, ctx context.Context, w *world, c *tsnettest.Client) {
 	t.Helper()
+	if _, err := challenge(ctx, c, openclawURL); err != nil {
+		t.Errorf("WebSocket to the OpenClaw gateway through the gate, both node hosts gone: %v", err)
+	}
 	out, code := w.exec(ctx, "gateway", "clawguard", "tailnet", "status")
 	t.Logf("clawguard tailnet status (exit %d):\n%s", code, out)
 	if code != 0 || !strings.Contains(out, "running") {

@@ -2,12 +2,15 @@ package multihost
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"tailscale.com/ipn/store/mem"
 	ts "tailscale.com/tsnet"
 	"tailscale.com/types/logger"
@@ -70,4 +73,30 @@ func fetch(c *tsnettest.Client, url string) result {
 		r.status, r.body, r.took = res.StatusCode, string(b), time.Since(start)
 	}
 	return r
+}
+
+// challenge opens a WebSocket to url over the tailnet and reads the first
+// frame, which an OpenClaw gateway sends unasked: its connect.challenge.
+// It returns the challenge's nonce.
+func challenge(ctx context.Context, c *tsnettest.Client, url string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: c.HTTP})
+	if err != nil {
+		return "", err
+	}
+	defer conn.CloseNow()
+	_, b, err := conn.Read(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the first frame: %w", err)
+	}
+	var f struct {
+		Type, Event string
+		Payload     struct{ Nonce string }
+	}
+	if err := json.Unmarshal(b, &f); err != nil || f.Type != "event" || f.Event != "connect.challenge" || f.Payload.Nonce == "" {
+		return "", fmt.Errorf("first frame %q, want a connect.challenge event with a nonce (%v)", b, err)
+	}
+	conn.Close(websocket.StatusNormalClosure, "")
+	return f.Payload.Nonce, nil
 }

@@ -69,15 +69,27 @@ func (w *world) must(ctx context.Context, args ...string) string {
 // container is the Docker name of host name.
 func (w *world) container(name string) string { return w.id + "-" + name }
 
-// run starts host name on the network: read-only root, a tmpfs state
-// directory, no capabilities, no new privileges, the image's unprivileged
-// user, and the vault passphrase by name from the environment. extra are
-// further docker run flags; argv is the program.
-func (w *world) run(ctx context.Context, name string, extra []string, argv ...string) {
+// onNetwork are the docker run flags that put host name on the private
+// network, known there by its name.
+func (w *world) onNetwork(name string) []string {
+	return []string{"--network", w.network, "--hostname", name, "--network-alias", name}
+}
+
+// beside are the docker run flags that put a container in host's network
+// namespace: another process of the same host, sharing its loopback.
+func (w *world) beside(host string) []string {
+	return []string{"--network", "container:" + w.container(host)}
+}
+
+// run starts container name: read-only root, a tmpfs state directory, no
+// capabilities, no new privileges, the image's unprivileged user, and the
+// vault passphrase by name from the environment. network is onNetwork or
+// beside, extra further docker run flags; argv is the program.
+func (w *world) run(ctx context.Context, name string, network, extra []string, argv ...string) {
 	w.t.Helper()
 	c := w.container(name)
-	args := []string{"run", "-d", "--name", c, "--hostname", name, "--network", w.network,
-		"--network-alias", name,
+	args := append([]string{"run", "-d", "--name", c}, network...)
+	args = append(args,
 		"--label", labelRun + "=" + w.id, "--label", labelPID + "=" + strconv.Itoa(os.Getpid()),
 		"--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"--tmpfs", stateDir + ":uid=65532,gid=65532,mode=0700,size=64m",
@@ -86,7 +98,7 @@ func (w *world) run(ctx context.Context, name string, extra []string, argv ...st
 		// containers' own addresses stay in: they are how nodes on the
 		// network find each other directly.
 		"-e", "TS_DISABLE_PORTMAPPER=1", "-e", "TS_NO_LOGS_NO_SUPPORT=true",
-	}
+	)
 	args = append(append(append(args, extra...), w.image), argv...)
 	w.containers = append(w.containers, c)
 	w.must(ctx, args...)
