@@ -160,7 +160,7 @@ func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) gate
 	if err := gatewayCaddyfile.Execute(&cf, map[string]any{
 		"ControlURL": l.controlURL, "Tag": tagGate, "Port": gatePort, "AllowTags": tagTester + " " + tagNode,
 		"OpenClawPort": openclawPort,
-		"Nodes": names, "SidecarPort": sidecar.DefaultTailnetPort,
+		"Nodes":        names, "SidecarPort": sidecar.DefaultTailnetPort,
 		"DialTimeout": dialTimeout, "HeaderTimeout": headerTimeout,
 	}); err != nil {
 		w.t.Fatal(err)

@@ -90,10 +90,10 @@ func (w *world) run(ctx context.Context, name string, network, extra []string, a
 	c := w.container(name)
 	args := append([]string{"run", "-d", "--name", c}, network...)
 	args = append(args,
-		"--label", labelRun + "=" + w.id, "--label", labelPID + "=" + strconv.Itoa(os.Getpid()),
+		"--label", labelRun+"="+w.id, "--label", labelPID+"="+strconv.Itoa(os.Getpid()),
 		"--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-		"--tmpfs", stateDir + ":uid=65532,gid=65532,mode=0700,size=64m",
-		"-e", "HOME=" + stateDir, "-e", "CLAWGUARD_STATE_DIR=" + stateDir, "-e", "CLAWGUARD_VAULT_PASSPHRASE",
+		"--tmpfs", stateDir+":uid=65532,gid=65532,mode=0700,size=64m",
+		"-e", "HOME="+stateDir, "-e", "CLAWGUARD_STATE_DIR="+stateDir, "-e", "CLAWGUARD_VAULT_PASSPHRASE",
 		// Tailscale offline: no port-mapping probes, no log upload. The
 		// containers' own addresses stay in: they are how nodes on the
 		// network find each other directly.
