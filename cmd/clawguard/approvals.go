@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/clawguard/clawguard/approvals"
 	"github.com/clawguard/clawguard/sandbox"
 	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/statedir"
+	"github.com/clawguard/clawguard/wire"
 )
 
 func init() {
@@ -52,6 +54,7 @@ which is what the audit trail records as the decider.
 
 Examples:
   clawguard approvals check --agent main --target host -- git status
+  clawguard approvals check --agent main --target node -- id -u
   clawguard approvals check --agent main --image clawguard-tools:1 -- ls -la
   clawguard approvals check --agent main --root /srv/rootfs -- env FOO=1 rm -rf /
   clawguard approvals list
@@ -95,9 +98,10 @@ func approvalsCheck(ctx context.Context, c *cli, args []string) error {
 	dirFlag := stateDirFlag(fs)
 	file := fs.String("file", "", "approval file (default <state_dir>/approvals.json)")
 	agent := fs.String("agent", "", "agent name (required)")
-	target := fs.String("target", "sandbox", "where the command would run: sandbox or host")
-	cwd := fs.String("cwd", "", "working directory (default: the current one for host, /workspace for sandbox)")
-	pathList := fs.String("path", "", "PATH to look argv[0] up in (default: $PATH for host, Docker's default for sandbox)")
+	target := fs.String("target", "sandbox", "where the command would run: sandbox, host or node")
+	cwd := fs.String("cwd", "", "working directory (default: the current one for host and node, /workspace for sandbox)")
+	pathList := fs.String("path", "", "PATH to look argv[0] up in (default: $PATH for host, the sidecar config's node_exec.path for node, Docker's default for sandbox)")
+	sidecarConfig := fs.String("config", "", "node only: the sidecar's config, for node_exec.path (default <state_dir>/"+wire.FileSidecarConfig+")")
 	root := fs.String("root", "", "sandbox only: the image's root filesystem directory to resolve programs in (/ for this machine's)")
 	image := fs.String("image", "", "sandbox only: a local Docker image to resolve programs in, as the sidecar does (never pulled)")
 	env := envFlags{}
@@ -116,8 +120,9 @@ func approvalsCheck(ctx context.Context, c *cli, args []string) error {
 	if len(env) > 0 {
 		req.Env = env
 	}
+	stateDir := statedir.Resolve(*dirFlag)
 	switch req.Target {
-	case approvals.TargetHost:
+	case approvals.TargetHost, approvals.TargetNode:
 		if *root != "" || *image != "" {
 			return usageError{"--root and --image apply to --target sandbox only"}
 		}
@@ -128,7 +133,15 @@ func approvalsCheck(ctx context.Context, c *cli, args []string) error {
 			}
 			req.Cwd = wd
 		}
-		if req.Path == "" {
+		switch {
+		case req.Path != "":
+		case req.Target == approvals.TargetNode:
+			p, err := nodeExecPath(c, *sidecarConfig, stateDir)
+			if err != nil {
+				return err
+			}
+			req.Path = p
+		default:
 			req.Path = os.Getenv("PATH")
 		}
 	case approvals.TargetSandbox:
@@ -154,11 +167,11 @@ func approvalsCheck(ctx context.Context, c *cli, args []string) error {
 			req.Path = dockerPath
 		}
 	default:
-		return usageError{fmt.Sprintf("--target %q is neither sandbox nor host", *target)}
+		return usageError{fmt.Sprintf("--target %q is not sandbox, host or node", *target)}
 	}
 	path := *file
 	if path == "" {
-		path = approvals.DefaultPath(statedir.Resolve(*dirFlag))
+		path = approvals.DefaultPath(stateDir)
 	}
 	cfg, err := approvals.Load(path)
 	if err != nil {
@@ -183,6 +196,24 @@ func approvalsCheck(ctx context.Context, c *cli, args []string) error {
 		return exitCode(checkExitAsk)
 	}
 	return exitCode(checkExitDeny)
+}
+
+// nodeExecPath is the PATH the sidecar looks node commands up in: its
+// config's node_exec.path. A config without node_exec (the sidecar then
+// refuses target node) gets node_exec's default, and a note saying so.
+func nodeExecPath(c *cli, file, stateDir string) (string, error) {
+	if file == "" {
+		file = filepath.Join(stateDir, wire.FileSidecarConfig)
+	}
+	cfg, err := sidecar.LoadConfig(file, stateDir)
+	if err != nil {
+		return "", err
+	}
+	if cfg.NodeExec == nil {
+		fmt.Fprintf(c.stderr, "note: %s has no \"node_exec\" block, so the sidecar refuses target node; judged with node_exec's default path %s\n", file, sandbox.DefaultPath)
+		return sandbox.DefaultPath, nil
+	}
+	return cfg.NodeExec.Path, nil
 }
 
 // Exit statuses of `approvals check` beyond 0 (allow), 1 (error) and 2

@@ -108,6 +108,51 @@ func TestApprovalsCheckSandboxRoot(t *testing.T) {
 	}
 }
 
+// TestApprovalsCheckNode: --target node judges as the node's sidecar does:
+// argv[0] looked up in node_exec.path of its sidecar.json (links
+// resolved), the agent needing node: true.
+func TestApprovalsCheckNode(t *testing.T) {
+	id, err := filepath.EvalSymlinks("/usr/bin/id")
+	if err != nil {
+		t.Skip("no /usr/bin/id on this machine")
+	}
+	sh, err := filepath.EvalSymlinks("/usr/bin/sh")
+	if err != nil {
+		t.Skip("no /usr/bin/sh on this machine")
+	}
+	state := t.TempDir()
+	file := writeApprovals(t, `{"version":1,"defaults":{"mode":"allowlist"},"agents":{
+		"node":{"node":true,"allow":[{"path":"`+id+`","args":"^-u$"}]},
+		"off":{"allow":[{"path":"`+id+`"}]}}}`)
+	base := []string{"approvals", "check", "--state-dir", state, "--file", file, "--target", "node", "--cwd", "/"}
+	// No sidecar.json: node_exec's default path, and a note that the
+	// sidecar refuses target node.
+	r := runCLI(nil, nil, append(base, "--agent", "node", "--", "id", "-u")...)
+	if m := checkOut(t, r); m["decision"] != "allow" || m["resolved"] != id || !strings.Contains(r.stderr, `has no "node_exec" block`) {
+		t.Fatalf("without sidecar.json: %v %q", m, r.stderr)
+	}
+	if m := checkOut(t, runCLI(nil, nil, append(base, "--agent", "off", "--", "id", "-u")...)); m["decision"] != "deny" || !strings.Contains(m["reason"].(string), "node is off") {
+		t.Fatalf("node: false agent: %v", m)
+	}
+	// node_exec.path first names a directory where "id" is a shell.
+	shadow := t.TempDir()
+	if err := os.Symlink(sh, filepath.Join(shadow, "id")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "sidecar.json"), []byte(`{"node_exec": {"path": "`+shadow+`:/usr/bin"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(nil, nil, append(base, "--agent", "node", "--", "id", "-u")...)
+	if m := checkOut(t, r); m["decision"] != "deny" || m["resolved"] != sh || r.stderr != "" {
+		t.Fatalf("node_exec.path with a shadowing link: %v %q", m, r.stderr)
+	}
+	if m := checkOut(t, runCLI(nil, nil, append(base, "--agent", "node", "--path", "/usr/bin", "--", "id", "-u")...)); m["decision"] != "allow" {
+		t.Fatalf("--path over node_exec.path: %v", m)
+	}
+	os.WriteFile(filepath.Join(state, "sidecar.json"), []byte(`{"node_exec": {"path": "bin"}}`), 0o600)
+	wantCode(t, runCLI(nil, nil, append(base, "--agent", "node", "--", "id")...), 1, "node_exec.path")
+}
+
 func TestApprovalsCheckDefaultsAndErrors(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	// No file: every command asks.
@@ -118,7 +163,7 @@ func TestApprovalsCheckDefaultsAndErrors(t *testing.T) {
 	wantCode(t, runCLI(nil, nil, "approvals", "check", "--agent", "a", "--", "ls"), 2, "--root")
 	wantCode(t, runCLI(nil, nil, "approvals", "check", "--root", "/", "--", "ls"), 2, "--agent is required")
 	wantCode(t, runCLI(nil, nil, "approvals", "check", "--agent", "a", "--root", "/"), 2, "no command")
-	wantCode(t, runCLI(nil, nil, "approvals", "check", "--agent", "a", "--target", "moon", "--", "ls"), 2, "neither sandbox nor host")
+	wantCode(t, runCLI(nil, nil, "approvals", "check", "--agent", "a", "--target", "moon", "--", "ls"), 2, "not sandbox, host or node")
 	if r := runCLI(nil, nil, "approvals", "check", "--agent", "a", "--env", "NOEQUALS", "--", "ls"); r.code == 0 || !strings.Contains(r.stderr, "is not NAME=VALUE") {
 		t.Fatalf("bad --env: %+v", r)
 	}
