@@ -211,6 +211,7 @@ var checks = []check{
 	{id: "auth.hmac_replay_scope", title: "gates sharing an HMAC key share a replay cache", run: checkHMACReplayScope},
 	{id: "approvals.mode_full", title: "no agent runs commands without approval", run: checkModeFull},
 	{id: "approvals.elevated_enabled", title: "no agent runs commands on the host", run: checkElevated},
+	{id: "approvals.node_enabled", title: "no agent runs commands on a node's host without approval", run: checkNode},
 	{id: "sandbox.dangerous_profile", title: "sandbox profiles keep sandboxes contained", run: checkDangerousProfiles},
 	{id: "sandbox.network_enabled", title: "sandboxes have no network", run: checkSandboxNetwork},
 	{id: "tailnet.funnel_or_public", title: "tailnet sites stay on the tailnet", run: checkTailnetPublic},

@@ -126,6 +126,7 @@ type approvalsConfig struct {
 	Agents map[string]*struct {
 		Mode     string `json:"mode"`
 		Elevated *bool  `json:"elevated"`
+		Node     *bool  `json:"node"`
 	} `json:"agents"`
 }
 
@@ -239,6 +240,46 @@ func checkElevated(_ context.Context, a *auditor) ([]Finding, error) {
 	}
 	if !ran {
 		return nil, skip("no approvals file and no sidecar config")
+	}
+	return out, nil
+}
+
+// checkNode reports agents whose commands may run on a node's own host
+// (approvals node: true, their own or "*"'s), outside any sandbox.
+func checkNode(_ context.Context, a *auditor) ([]Finding, error) {
+	ac, err := a.parsedApprovals()
+	if err != nil {
+		return nil, err
+	}
+	starNode := false
+	if star := ac.Agents["*"]; star != nil && star.Node != nil {
+		starNode = *star.Node
+	}
+	var out []Finding
+	for _, name := range sortedKeys(ac.Agents) {
+		ag := ac.Agents[name]
+		if ag == nil {
+			continue
+		}
+		node := starNode
+		if ag.Node != nil {
+			node = *ag.Node
+		}
+		if !node || name != "*" && ag.Node == nil && ac.mode(name) != "full" {
+			continue // "*"'s own finding covers it
+		}
+		who := fmt.Sprintf("agent %q", name)
+		if name == "*" {
+			who = "every agent (agents.\"*\".node)"
+		}
+		f := Finding{Severity: SeverityWarn, Path: ac.path,
+			Finding: who + " may run commands on the node's host, outside any sandbox (node), where the sidecar has node_exec",
+			Remedy:  "set \"node\": true only for agents that must run on the node's host, with mode \"allowlist\" or \"ask\"; every such run is in the audit trail"}
+		if ac.mode(name) == "full" {
+			f.Severity = SeverityCritical
+			f.Finding = who + " runs any command on the node's host without approval (node with mode \"full\")"
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }

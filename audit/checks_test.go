@@ -283,6 +283,32 @@ func TestCheckApprovalsModeFull(t *testing.T) {
 	wantNone(t, f.check("approvals.mode_full"))
 }
 
+func TestCheckApprovalsNode(t *testing.T) {
+	f := newFixture(t)
+	f.write(f.state, "approvals.json", `{"version": 1, "agents": {"runner": {"node": true, "mode": "allowlist"}, "yolo": {"node": true, "mode": "full"}, "off": {"node": false, "mode": "full"}}}`, 0o600)
+	fs := f.check("approvals.node_enabled")
+	wantFinding(t, fs, audit.SeverityWarn, `agent "runner" may run commands on the node's host`)
+	wantFinding(t, fs, audit.SeverityCritical, `agent "yolo" runs any command on the node's host without approval`)
+	if len(fs) != 2 {
+		t.Fatalf("findings %+v, want runner and yolo only", fs)
+	}
+
+	// Through "*": one finding for every agent, and one for a full-mode
+	// agent that inherits it.
+	f = newFixture(t)
+	f.write(f.state, "approvals.json", `{"version": 1, "agents": {"*": {"node": true}, "main": {"mode": "ask"}, "dev": {"mode": "full"}}}`, 0o600)
+	fs = f.check("approvals.node_enabled")
+	wantFinding(t, fs, audit.SeverityWarn, `every agent (agents."*".node) may run commands`)
+	wantFinding(t, fs, audit.SeverityCritical, `agent "dev" runs any command on the node's host without approval`)
+	if len(fs) != 2 {
+		t.Fatalf("findings %+v, want \"*\" and dev only", fs)
+	}
+
+	f = newFixture(t)
+	f.write(f.state, "approvals.json", `{"version": 1, "agents": {"ops": {"elevated": true, "mode": "full"}}}`, 0o600)
+	wantNone(t, f.check("approvals.node_enabled"))
+}
+
 func TestCheckApprovalsElevated(t *testing.T) {
 	f := newFixture(t)
 	f.write(f.state, "approvals.json", `{"version": 1, "agents": {"ops": {"elevated": true}, "root": {"mode": "full", "elevated": true}}}`, 0o600)
