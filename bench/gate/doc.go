@@ -15,7 +15,9 @@
 // reports CPU time per request (the whole process: load generator, Caddy and
 // upstream, from getrusage) and the throughput that implies for a CPU-bound
 // server: the ratio of CPU per request, which other processes' load disturbs
-// far less than requests per second.
+// far less than requests per second. It also reports the bytes allocated
+// and the GC cycles per request (the whole process too): the difference
+// between the HMAC variant and signed bare reverse_proxy is the gate's.
 //
 //	go run ./bench/gate [-wrk] [-duration 30s] [-conns 16] [-rounds 5] [-cpuprofile FILE]
 //

@@ -52,6 +52,8 @@ type stats struct {
 	errors    int64
 	elapsed   time.Duration
 	cpu       time.Duration // process user+system time while loading
+	alloc     uint64        // bytes the process allocated while loading
+	gcs       uint32        // GC cycles while loading
 	latencies []time.Duration
 	roundRPS  []float64 // requests/s of each round, in round order
 }
@@ -202,6 +204,7 @@ func load(v *variant, conns int, d time.Duration) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var requests, failures atomic.Int64
+	heap0 := readHeap()
 	cpu0 := cpuTime()
 	start := time.Now()
 	for i := 0; i < conns; i++ {
@@ -228,12 +231,7 @@ func load(v *variant, conns int, d time.Duration) error {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	v.stats.elapsed += elapsed
-	v.stats.roundRPS = append(v.stats.roundRPS, float64(requests.Load())/elapsed.Seconds())
-	v.stats.cpu += cpuTime() - cpu0
-	v.stats.requests += requests.Load()
-	v.stats.errors += failures.Load()
+	v.stats.record(time.Since(start), requests.Load(), failures.Load(), cpu0, heap0)
 	return nil
 }
 
@@ -307,6 +305,7 @@ func loadRaw(v *variant, conns int, d time.Duration) error {
 	var mu sync.Mutex
 	var requests, failures atomic.Int64
 	var firstErr atomic.Value
+	heap0 := readHeap()
 	cpu0 := cpuTime()
 	start := time.Now()
 	for _, c := range cs {
@@ -360,11 +359,7 @@ func loadRaw(v *variant, conns int, d time.Duration) error {
 	if err, _ := firstErr.Load().(error); err != nil && requests.Load() == 0 {
 		return err
 	}
-	v.stats.elapsed += elapsed
-	v.stats.roundRPS = append(v.stats.roundRPS, float64(requests.Load())/elapsed.Seconds())
-	v.stats.cpu += cpuTime() - cpu0
-	v.stats.requests += requests.Load()
-	v.stats.errors += failures.Load()
+	v.stats.record(elapsed, requests.Load(), failures.Load(), cpu0, heap0)
 	return nil
 }
 
@@ -414,18 +409,20 @@ func readResponse(br *bufio.Reader) (int, error) {
 }
 
 func report(variants []*variant) {
-	fmt.Printf("\n%-32s %9s %9s %9s %7s %7s %9s %10s %9s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "median/rd", "CPU/req", "CPU ratio", "ratios of")
-	fmt.Println(strings.Repeat("-", 140))
+	fmt.Printf("\n%-32s %9s %9s %9s %7s %7s %9s %10s %9s %9s %7s  %s\n", "variant", "req/s", "p50", "p99", "errors", "ratio", "median/rd", "CPU/req", "CPU ratio", "alloc/req", "GC/10k", "ratios of")
+	fmt.Println(strings.Repeat("-", 158))
 	for _, v := range variants {
 		slices.Sort(v.stats.latencies)
 		base := v.baseline
 		if base == nil {
 			base = variants[0]
 		}
-		fmt.Printf("%-32s %9.0f %9s %9s %7d %6.1f%% %8.1f%% %10s %8.1f%%  %s\n", v.name, v.stats.rps(),
+		perReq := float64(max(v.stats.requests, 1))
+		fmt.Printf("%-32s %9.0f %9s %9s %7d %6.1f%% %8.1f%% %10s %8.1f%% %8.0fB %7.1f  %s\n", v.name, v.stats.rps(),
 			percentile(v.stats.latencies, 0.50), percentile(v.stats.latencies, 0.99), v.stats.errors,
 			100*v.stats.rps()/base.stats.rps(), 100*medianRoundRatio(v, base), v.stats.cpuPerRequest().Round(100*time.Nanosecond),
-			100*float64(base.stats.cpuPerRequest())/float64(v.stats.cpuPerRequest()), base.name)
+			100*float64(base.stats.cpuPerRequest())/float64(v.stats.cpuPerRequest()),
+			float64(v.stats.alloc)/perReq, 1e4*float64(v.stats.gcs)/perReq, base.name)
 	}
 	fmt.Printf("\nper-round throughput ratios (gate ÷ its bare reverse_proxy in the same round, %d rounds):\n", len(variants[0].stats.roundRPS))
 	fmt.Printf("%-32s %7s %15s %15s  %s\n", "variant", "median", "min–max", "IQR", "of")
@@ -486,6 +483,32 @@ func medianRoundRatio(v, base *variant) float64 {
 		return 0
 	}
 	return quantile(r, 0.5)
+}
+
+// record adds one run to s; cpu0 and heap0 are the counters when it began.
+// The heap is read after the CPU time, so the stop-the-world of reading it
+// is not counted.
+func (s *stats) record(elapsed time.Duration, requests, failures int64, cpu0 time.Duration, heap0 heapCounts) {
+	s.elapsed += elapsed
+	s.roundRPS = append(s.roundRPS, float64(requests)/elapsed.Seconds())
+	s.cpu += cpuTime() - cpu0
+	h := readHeap()
+	s.alloc += h.alloc - heap0.alloc
+	s.gcs += h.gcs - heap0.gcs
+	s.requests += requests
+	s.errors += failures
+}
+
+// heapCounts are the runtime's cumulative bytes allocated and GC cycles.
+type heapCounts struct {
+	alloc uint64
+	gcs   uint32
+}
+
+func readHeap() heapCounts {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return heapCounts{alloc: m.TotalAlloc, gcs: m.NumGC}
 }
 
 func (s *stats) rps() float64 { return float64(s.requests) / s.elapsed.Seconds() }
