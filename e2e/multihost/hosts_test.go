@@ -52,7 +52,8 @@ func (w *world) startLab(ctx context.Context) lab {
 
 // nodeHost is a node host: today the sidecar alone, serving its API on
 // the tailnet to the gate's tag (docs/nodes.md), with its own vault, the
-// gate's identity key and its own approvals.
+// gate's identity key, node execution on and its own approvals: agent
+// "main" may run `hostname` on this host and nothing else.
 type nodeHost struct {
 	name        string
 	identityKey string // the HMAC key the gate signs with for this node
@@ -72,9 +73,18 @@ func (w *world) startNode(ctx context.Context, l lab, name string) nodeHost {
 		"--tailnet", name, "--tailnet-control-url", l.controlURL, "--tailnet-auth-key", "{vault.ts_authkey}",
 		"--tailnet-tags", tagNode, "--tailnet-allow-tags", tagGate)...)
 	w.configure(ctx, name, map[string]string{"ts_authkey": l.authKey, "gate_identity": n.identityKey},
-		map[string]string{"sidecar.json": fmt.Sprintf(`{"version": 1, "instance": %q, "identity_keys": {"gate": "gate_identity"}}`, w.container(name))})
+		map[string]string{
+			"sidecar.json": fmt.Sprintf(`{"version": 1, "instance": %q, "identity_keys": {"gate": "gate_identity"},
+				"node_exec": {"path": "/usr/bin:/bin", "timeout": "10s"}}`, w.container(name)),
+			"approvals.json": nodeApprovals,
+		})
 	return n
 }
+
+// nodeApprovals is every node host's approvals file. Busybox applets are
+// judged as /bin/busybox with the applet name first.
+const nodeApprovals = `{"version": 1, "defaults": {"mode": "allowlist"},
+	"agents": {"main": {"mode": "allowlist", "node": true, "allow": [{"path": "/bin/busybox", "args": "^hostname$"}]}}}`
 
 // engineSocket returns the docker run flags that give a container the
 // engine's unix socket, and the socket's group so that the image's
@@ -158,10 +168,15 @@ func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) gate
 	}
 	var cf strings.Builder
 	if err := gatewayCaddyfile.Execute(&cf, map[string]any{
-		"ControlURL": l.controlURL, "Tag": tagGate, "Port": gatePort, "AllowTags": tagTester + " " + tagNode,
-		"OpenClawPort": openclawPort,
-		"Nodes":        names, "SidecarPort": sidecar.DefaultTailnetPort,
-		"DialTimeout": dialTimeout, "HeaderTimeout": headerTimeout,
+		"ControlURL":    l.controlURL,
+		"Tag":           tagGate,
+		"Port":          gatePort,
+		"AllowTags":     tagTester + " " + tagNode,
+		"Nodes":         names,
+		"SidecarPort":   sidecar.DefaultTailnetPort,
+		"DialTimeout":   dialTimeout,
+		"HeaderTimeout": headerTimeout,
+		"OpenClawPort":  openclawPort,
 	}); err != nil {
 		w.t.Fatal(err)
 	}

@@ -56,6 +56,13 @@ func TestMultiHost(t *testing.T) {
 				t.Errorf("%s /v1/sandboxes through the gate: %q, want the sidecar's list (the signed identity accepted)", n.name, r.body)
 			}
 		}
+		for _, n := range []nodeHost{node1, node2} {
+			out, r := execOn(c, n, "hostname")
+			t.Logf("%s: hostname on the node host: %d %q in %s", n.name, r.status, out.Stdout, r.took.Round(time.Millisecond))
+			if r.status != http.StatusOK || strings.TrimSpace(out.Stdout) != n.name {
+				t.Errorf("%s: hostname through the gate: %d %s %v, want 200 and %q (run on that host)", n.name, r.status, r.body, r.err, n.name)
+			}
+		}
 		nonce, err := challenge(ctx, c, openclawURL)
 		if err != nil {
 			t.Errorf("WebSocket to the OpenClaw gateway through the gate: %v", err)
@@ -63,7 +70,12 @@ func TestMultiHost(t *testing.T) {
 		t.Logf("%s: the OpenClaw gateway's connect.challenge (nonce %d bytes)", openclawURL, len(nonce))
 	})
 
-	p.run("locks: a wrong auth key, the test straight to a sidecar, a tag the gate does not let in", func() {
+	p.run("locks: a wrong auth key, the test straight to a sidecar, a tag the gate does not let in, a command the node's approvals do not allow", func() {
+		out, r := execOn(c, node2, "cat", "/state/vault.json")
+		t.Logf("cat /state/vault.json on node2: %d %s", r.status, strings.TrimSpace(r.body))
+		if r.status != http.StatusForbidden || out.Stdout != "" || !strings.Contains(r.body, "no allow entry matches") {
+			t.Errorf("cat /state/vault.json on node2 through the gate: %d %s %v, want 403: no allow entry of node2's approvals matches", r.status, r.body, r.err)
+		}
 		_, err := join(t, ctx, l, "not-"+l.authKey, "stranger")
 		t.Logf("joining with a wrong auth key: %v", err)
 		if err == nil || !strings.Contains(err.Error(), "invalid authkey") {
@@ -72,7 +84,7 @@ func TestMultiHost(t *testing.T) {
 		// Only the gate's tag may use a sidecar (its peer policy), even
 		// from a node the tailnet lets through.
 		direct := fmt.Sprintf("http://%s:%d/healthz", node1.name, sidecar.DefaultTailnetPort)
-		r := fetchConnected(t, c, direct)
+		r = fetchConnected(t, c, direct)
 		t.Logf("GET %s from %s: %d %s", direct, tagTester, r.status, strings.TrimSpace(r.body))
 		if r.status != http.StatusForbidden {
 			t.Errorf("GET %s from %s: %d %q %v, want 403 from the sidecar's peer policy", direct, tagTester, r.status, r.body, r.err)

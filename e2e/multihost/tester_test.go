@@ -1,6 +1,7 @@
 package multihost
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +16,9 @@ import (
 	ts "tailscale.com/tsnet"
 	"tailscale.com/types/logger"
 
+	"github.com/clawguard/clawguard/sidecar"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // requestTimeout bounds every request of the test's clients: a request that
@@ -73,6 +76,23 @@ func fetch(c *tsnettest.Client, url string) result {
 		r.status, r.body, r.took = res.StatusCode, string(b), time.Since(start)
 	}
 	return r
+}
+
+// execOn asks node host n's sidecar, through the gate, to run argv on its
+// own host (target "node") for agent "main".
+func execOn(c *tsnettest.Client, n nodeHost, argv ...string) (sidecar.ExecResponse, result) {
+	body, _ := json.Marshal(sidecar.ExecRequest{Agent: "main", Target: sidecar.TargetNode, Argv: argv, Cwd: "/"})
+	start := time.Now()
+	res, err := c.HTTP.Post(gateURL(n, wire.PathExec), "application/json", bytes.NewReader(body))
+	r := result{took: time.Since(start), err: err}
+	var out sidecar.ExecResponse
+	if err == nil {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		r.status, r.body, r.took = res.StatusCode, string(b), time.Since(start)
+		json.Unmarshal(b, &out)
+	}
+	return out, r
 }
 
 // challenge opens a WebSocket to url over the tailnet and reads the first
