@@ -42,7 +42,7 @@ type lab struct {
 // startLab runs the lab container and waits for its control URL.
 func (w *world) startLab(ctx context.Context) lab {
 	w.t.Helper()
-	l := lab{authKey: secret()}
+	l := lab{authKey: w.secret()}
 	w.secretEnv = append(w.secretEnv, "TAILNET_LAB_AUTH_KEY="+l.authKey)
 	w.run(ctx, "lab", w.onNetwork("lab"), []string{"-e", "TAILNET_LAB_AUTH_KEY"},
 		"tailnet-lab", "--tags", strings.Join([]string{tagGate, tagNode, tagTester, tagIntruder}, ","))
@@ -68,7 +68,7 @@ func (w *world) startNode(ctx context.Context, l lab, name string) nodeHost {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	n := nodeHost{name: name, identityKey: secret()}
+	n := nodeHost{name: name, identityKey: w.secret()}
 	w.run(ctx, name, w.onNetwork(name), sock, hold("clawguard", "sidecar", "--log-format", "text",
 		"--tailnet", name, "--tailnet-control-url", l.controlURL, "--tailnet-auth-key", "{vault.ts_authkey}",
 		"--tailnet-tags", tagNode, "--tailnet-allow-tags", tagGate)...)
@@ -159,7 +159,7 @@ type gatewayHost struct {
 // OpenClaw gateway double, which it waits for.
 func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) gatewayHost {
 	w.t.Helper()
-	g := gatewayHost{openclawToken: secret()}
+	g := gatewayHost{openclawToken: w.secret()}
 	vault := map[string]string{"ts_authkey": l.authKey}
 	var names []string
 	for _, n := range nodes {

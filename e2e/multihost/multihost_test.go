@@ -100,6 +100,10 @@ func TestMultiHost(t *testing.T) {
 		}
 	})
 
+	p.run("no secret in any container's argv, log or state files", func() {
+		w.checkSecrets(ctx)
+	})
+
 	p.run("docker stop node1: its requests fail fast, node2 keeps serving", func() {
 		start := time.Now()
 		w.must(ctx, "stop", "-t", "10", w.container(node1.name))

@@ -32,6 +32,7 @@ type world struct {
 	image      string
 	network    string
 	secretEnv  []string // NAME=value given to docker, never in argv
+	secrets    []string // every secret of the run (see secret)
 	containers []string
 }
 
@@ -41,7 +42,7 @@ func newWorld(t *testing.T, ctx context.Context, image string) *world {
 	rand.Read(b)
 	w := &world{t: t, id: "cgmh-" + hex.EncodeToString(b), image: image}
 	w.network = w.id
-	w.secretEnv = []string{"CLAWGUARD_VAULT_PASSPHRASE=" + secret()}
+	w.secretEnv = []string{"CLAWGUARD_VAULT_PASSPHRASE=" + w.secret()}
 	t.Cleanup(w.cleanup)
 	// --internal: no route off the network; the test process still reaches
 	// it through the host's bridge address.
@@ -50,11 +51,14 @@ func newWorld(t *testing.T, ctx context.Context, image string) *world {
 	return w
 }
 
-// secret is 32 random bytes in hex.
-func secret() string {
+// secret returns 32 random bytes in hex, remembered so that checkSecrets
+// can look for it where no secret may be.
+func (w *world) secret() string {
 	b := make([]byte, 32)
 	rand.Read(b)
-	return hex.EncodeToString(b)
+	s := hex.EncodeToString(b)
+	w.secrets = append(w.secrets, s)
+	return s
 }
 
 func (w *world) must(ctx context.Context, args ...string) string {
