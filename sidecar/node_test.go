@@ -248,6 +248,16 @@ func TestNodeExecOff(t *testing.T) {
 	if got := counter(d.metrics(), "clawguard_exec_total", "target", "node", "result", "denied"); got != 2 {
 		t.Fatalf("clawguard_exec_total{target=node,result=denied} = %v, want 2", got)
 	}
+
+	// Under the interim exec_allow list (which node_exec refuses) there is
+	// no node runner at all.
+	d = startDaemon(t, apiConfig, func(o *sidecar.DaemonOptions) { o.OnServer = func(s *sidecar.Server) { srv = s } })
+	if code, body := d.do("POST", "/v1/exec", nodeReq("main", "/bin/echo"), agentID); code != 403 || body["code"] != "node_exec_disabled" {
+		t.Fatalf("node exec under exec_allow: %d %v", code, body)
+	}
+	if _, err := srv.Which(t.Context(), "main", sidecar.TargetNode, "echo"); err == nil || !strings.Contains(err.Error(), "exec_allow") {
+		t.Fatalf("Which under exec_allow: %v", err)
+	}
 }
 
 // TestNodeInProcess: the in-process API takes the path of /v1/exec: the
