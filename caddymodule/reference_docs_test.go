@@ -71,6 +71,8 @@ var refPages = map[string]map[string]refBlock{
 			"{\n\ttailnet {\n\t\t%s\n\t}\n}\n"},
 		"tailnet/node": {"tailnet.parseNode",
 			"{\n\ttailnet {\n\t\tnode gate {\n\t\t\t%s\n\t\t}\n\t}\n}\n"},
+		"tailnet/peer": {"tailnet.parsePeer",
+			"{\n\ttailnet {\n\t\tpeer node1 node1:18791 {\n\t\t\t%s\n\t\t}\n\t}\n}\n"},
 	},
 	"clawguard_signed.md": {
 		"transport": {"caddymodule.SignedTransport.UnmarshalCaddyfile",

@@ -14,30 +14,49 @@ import (
 // admin endpoint (GET /tailnet/nodes on admin, host:port). It is what
 // `clawguard tailnet status` and `clawguard audit` report from.
 func FetchHealth(ctx context.Context, admin string) ([]NodeHealth, error) {
-	if admin == "" || strings.ContainsAny(admin, "/?#@") {
-		return nil, fmt.Errorf("reading tailnet status: admin address %q: want host:port", admin)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/tailnet/nodes", nil)
-	if err != nil {
-		return nil, fmt.Errorf("reading tailnet status: admin address %q: %w", admin, err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reading tailnet status from Caddy's admin endpoint: %w", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("reading tailnet status: admin endpoint %s answered %s (is this clawguard's Caddy?)", admin, res.Status)
-	}
 	var nodes []NodeHealth
-	if err := json.NewDecoder(io.LimitReader(res.Body, maxStatusBytes)).Decode(&nodes); err != nil {
-		return nil, fmt.Errorf("reading tailnet status from %s: %w", admin, err)
+	if err := fetchAdmin(ctx, admin, "/tailnet/nodes", "tailnet status", &nodes); err != nil {
+		return nil, err
 	}
 	return nodes, nil
 }
 
+// FetchPeers reads the health of the node hosts a running Caddy watches
+// (the tailnet app's peers) from its admin endpoint (GET /tailnet/peers).
+func FetchPeers(ctx context.Context, admin string) ([]PeerHealth, error) {
+	var peers []PeerHealth
+	if err := fetchAdmin(ctx, admin, "/tailnet/peers", "tailnet peers", &peers); err != nil {
+		return nil, err
+	}
+	return peers, nil
+}
+
+// fetchAdmin GETs path from Caddy's admin endpoint admin (host:port) and
+// decodes the JSON answer into v; what names the errors.
+func fetchAdmin(ctx context.Context, admin, path, what string, v any) error {
+	if admin == "" || strings.ContainsAny(admin, "/?#@") {
+		return fmt.Errorf("reading %s: admin address %q: want host:port", what, admin)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+path, nil)
+	if err != nil {
+		return fmt.Errorf("reading %s: admin address %q: %w", what, admin, err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading %s from Caddy's admin endpoint: %w", what, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("reading %s: admin endpoint %s answered %s to GET %s (is this clawguard's Caddy?)", what, admin, res.Status, path)
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxStatusBytes)).Decode(v); err != nil {
+		return fmt.Errorf("reading %s from %s: %w", what, admin, err)
+	}
+	return nil
+}
+
 // maxStatusBytes bounds the admin endpoint's answer (a few hundred bytes
-// per node).
+// per node or peer).
 const maxStatusBytes = 1 << 20
 
 // Problem describes what is wrong with the node for people (the audit, the

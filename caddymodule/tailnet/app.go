@@ -36,8 +36,14 @@ type App struct {
 	// tailnet/<node>). Default: none.
 	Nodes map[string]tsnet.NodeConfig `json:"nodes,omitempty"`
 
-	log   *zap.Logger
-	nodes *tsnet.NodeSet
+	// Peers are the node hosts to watch by peer name: each is probed over
+	// the tailnet while the config runs. Default: none.
+	Peers map[string]PeerConfig `json:"peers,omitempty"`
+
+	log     *zap.Logger
+	nodes   *tsnet.NodeSet
+	peers   []tsnet.PeerSpec   // validated, defaults filled in
+	watches []*tsnet.PeerWatch // while started
 }
 
 // CaddyModule returns the Caddy module information.
@@ -69,18 +75,37 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.nodes.Set(name, s)
 	}
-	if err := ctx.GetMetricsRegistry().Register(a.nodes); err != nil {
+	var err error
+	if a.peers, err = a.peerSpecs(); err != nil {
+		return fmt.Errorf("tailnet: %w", err)
+	}
+	reg := ctx.GetMetricsRegistry()
+	if err := reg.Register(a.nodes); err != nil {
 		return fmt.Errorf("tailnet: registering metrics: %w", err)
+	}
+	if len(a.peers) > 0 {
+		names := make([]string, len(a.peers))
+		for i, s := range a.peers {
+			names[i] = s.Name
+		}
+		if err := reg.Register(tsnet.NewPeerCollector(names...)); err != nil {
+			return fmt.Errorf("tailnet: registering peer metrics: %w", err)
+		}
 	}
 	return nil
 }
 
-// Start does nothing: nodes start with their first listener.
-func (*App) Start() error { return nil }
+// Start starts watching the peers. Nodes start with their first listener,
+// dialer or peer watch.
+func (a *App) Start() error { return a.startPeers() }
 
-// Stop does nothing: nodes stop with their last listener, which may
-// belong to the next config.
-func (*App) Stop() error { return nil }
+// Stop stops this config's peer watches. Nodes stop with their last
+// listener, which may belong to the next config; so does a peer watch
+// the next config kept.
+func (a *App) Stop() error {
+	a.stopPeers()
+	return nil
+}
 
 // listen serves port on the node called name for this config.
 func (a *App) listen(name string, port uint16) (net.Listener, error) {
