@@ -28,6 +28,8 @@ var layers = map[string]int{
 	"tsnet": 3, "openclaw/openclawtest": 3,
 	// 4: the sidecar, and tsnet's test tailnet.
 	"sidecar": 4, "tsnet/tsnettest": 4,
+	// 5: what serves an OpenClaw gateway with the sidecar.
+	"nodehost": 5,
 	// 5-6: Caddy glue and the security audit (which reads Caddyfiles).
 	"caddymodule/tailnet": 5, "audit": 5,
 	"caddymodule": 6,
@@ -43,7 +45,7 @@ var layers = map[string]int{
 // through their dependencies: everything below caddymodule that runs on its
 // own (the sidecar, the CLI's clients).
 var caddyFree = []string{"sidecar", "approvals", "sandbox", "vault", "authn", "pairing", "tsnet", "trail",
-	"wire", "statedir", "httpsig", "pairclient", "internal/secretref", "internal/execagent", "openclaw"}
+	"wire", "statedir", "httpsig", "pairclient", "internal/secretref", "internal/execagent", "openclaw", "nodehost"}
 
 type listedPackage struct {
 	ImportPath string
