@@ -16,11 +16,11 @@
 //
 // Once everything listens it prints one line to stdout,
 //
-//	tailnet-lab: control http://IP:8080 derp IP:8443 stun IP:3478
+//	tailnet-lab: control http://IP:8080 derp IP:8443 stun IP:3478 magicdns lab.ts.net
 //
-// and it runs until SIGINT or SIGTERM. It is a test fixture: the DERP
-// relay's certificate is self-signed and the DERP map marks it
-// InsecureForTests.
+// (a node's MagicDNS name is <hostname>.lab.ts.net), and it runs until
+// SIGINT or SIGTERM. It is a test fixture: the DERP relay's certificate is
+// self-signed and the DERP map marks it InsecureForTests.
 //
 // It imports no package of the module: it is Tailscale's pieces only.
 package main

@@ -73,7 +73,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer l.close()
-	fmt.Fprintf(stdout, "tailnet-lab: control %s derp %s stun %s\n", l.controlURL, l.derpAddr, l.stunAddr)
+	fmt.Fprintf(stdout, "tailnet-lab: control %s derp %s stun %s magicdns %s\n", l.controlURL, l.derpAddr, l.stunAddr, magicDNSDomain)
 	select {
 	case <-ctx.Done():
 		return nil
