@@ -26,9 +26,16 @@ const (
 // request for a node host that is gone may take. The OpenClaw gateway (the
 // double) listens on the gateway host's loopback, behind the gate.
 const (
-	gatePort      = 18789
-	openclawPort  = 18790
-	controlPort   = 18792 // the double's control API, loopback only
+	gatePort     = 18789
+	openclawPort = 18790
+	controlPort  = 18792 // the double's control API, loopback only
+	// openclawTick is the OpenClaw gateway's tick: a node that misses
+	// ticks reconnects, so a short one brings a cut-off node back soon.
+	openclawTick = 2 * time.Second
+	// The gate probes each node host's /healthz this often, each probe
+	// bounded by peerTimeout.
+	peerInterval  = 2 * time.Second
+	peerTimeout   = 1500 * time.Millisecond
 	dialTimeout   = 2 * time.Second
 	headerTimeout = 3 * time.Second
 )
@@ -36,6 +43,7 @@ const (
 // lab is the tailnet's control server and relay (internal/cmd/tailnet-lab).
 type lab struct {
 	controlURL string
+	domain     string // MagicDNS suffix: <hostname>.<domain>
 	authKey    string // what every node must present
 }
 
@@ -46,39 +54,52 @@ func (w *world) startLab(ctx context.Context) lab {
 	w.secretEnv = append(w.secretEnv, "TAILNET_LAB_AUTH_KEY="+l.authKey)
 	w.run(ctx, "lab", w.onNetwork("lab"), []string{"-e", "TAILNET_LAB_AUTH_KEY"},
 		"tailnet-lab", "--tags", strings.Join([]string{tagGate, tagNode, tagTester, tagIntruder}, ","))
-	l.controlURL = w.waitLog(ctx, "lab", `tailnet-lab: control (http://\S+)`, 30*time.Second)[1]
+	m := w.waitLog(ctx, "lab", `tailnet-lab: control (http://\S+) .* magicdns (\S+)`, 30*time.Second)
+	l.controlURL, l.domain = m[1], m[2]
 	return l
 }
 
-// nodeHost is a node host: today the sidecar alone, serving its API on
-// the tailnet to the gate's tag (docs/nodes.md), with its own vault, the
-// gate's identity key, node execution on and its own approvals: agent
-// "main" may run `hostname` on this host and nothing else.
+// nodeHost is a node host: `clawguard node`, an OpenClaw headless node
+// host that connects to the OpenClaw gateway through the gate over the
+// tailnet and serves the sidecar API on the tailnet to the gate's tag
+// (docs/nodes.md), with its own vault, the gate's identity key, node
+// execution on and its own approvals: agent "main" may run `hostname` on
+// this host and nothing else.
 type nodeHost struct {
 	name        string
 	identityKey string // the HMAC key the gate signs with for this node
 }
 
-// startNode runs node host name. It needs the Docker engine's socket: the
-// sidecar drives this host's sandboxes through it (the test's engine
-// stands in for the node host's own).
-func (w *world) startNode(ctx context.Context, l lab, name string) nodeHost {
+// newNode names node host name and makes its identity key, which the
+// gateway host needs too.
+func (w *world) newNode(name string) nodeHost {
+	return nodeHost{name: name, identityKey: w.secret()}
+}
+
+// startNode runs node host n, which connects to g's OpenClaw gateway. It
+// needs the Docker engine's socket: the sidecar drives this host's
+// sandboxes through it (the test's engine stands in for the node host's
+// own).
+func (w *world) startNode(ctx context.Context, l lab, g gatewayHost, n nodeHost) {
 	w.t.Helper()
 	sock, err := engineSocket()
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	n := nodeHost{name: name, identityKey: w.secret()}
-	w.run(ctx, name, w.onNetwork(name), sock, hold("clawguard", "sidecar", "--log-format", "text",
-		"--tailnet", name, "--tailnet-control-url", l.controlURL, "--tailnet-auth-key", "{vault.ts_authkey}",
+	w.run(ctx, n.name, w.onNetwork(n.name), sock, hold("clawguard", "node", "--log-format", "text",
+		// Plain ws://: the connection is the tailnet's, to the gate's
+		// MagicDNS name.
+		"--gateway", fmt.Sprintf("ws://gate.%s:%d", l.domain, gatePort), "--token", "{vault.openclaw_token}",
+		"--display-name", n.name,
+		"--tailnet", n.name, "--tailnet-control-url", l.controlURL, "--tailnet-auth-key", "{vault.ts_authkey}",
 		"--tailnet-tags", tagNode, "--tailnet-allow-tags", tagGate)...)
-	w.configure(ctx, name, map[string]string{"ts_authkey": l.authKey, "gate_identity": n.identityKey},
+	w.configure(ctx, n.name,
+		map[string]string{"ts_authkey": l.authKey, "gate_identity": n.identityKey, "openclaw_token": g.openclawToken},
 		map[string]string{
 			"sidecar.json": fmt.Sprintf(`{"version": 1, "instance": %q, "identity_keys": {"gate": "gate_identity"},
-				"node_exec": {"path": "/usr/bin:/bin", "timeout": "10s"}}`, w.container(name)),
+				"node_exec": {"path": "/usr/bin:/bin", "timeout": "10s"}}`, w.container(n.name)),
 			"approvals.json": nodeApprovals,
 		})
-	return n
 }
 
 // nodeApprovals is every node host's approvals file. Busybox applets are
@@ -110,7 +131,7 @@ func engineSocket() ([]string, error) {
 }
 
 // gatewayCaddyfile is the gateway host's Caddy: the gate's node on the
-// tailnet, a site bound to it only, letting in the tester's and the node
+// tailnet, watching each node host's sidecar /healthz, a site bound to it only, letting in the tester's and the node
 // hosts' tags, a route per node host to its sidecar over the tailnet,
 // signed, and everything else to the OpenClaw gateway on loopback.
 var gatewayCaddyfile = template.Must(template.New("Caddyfile").Parse(`{
@@ -121,6 +142,12 @@ var gatewayCaddyfile = template.Must(template.New("Caddyfile").Parse(`{
 			control_url {{.ControlURL}}
 			tags {{.Tag}}
 		}
+{{- range .Nodes}}
+		peer {{.}} {{.}}:{{$.SidecarPort}} {
+			interval {{$.PeerInterval}}
+			timeout {{$.PeerTimeout}}
+		}
+{{- end}}
 	}
 }
 
@@ -155,8 +182,8 @@ type gatewayHost struct {
 	openclawToken string // the OpenClaw gateway's shared token
 }
 
-// startGateway runs the gateway host: Caddy in front of nodes and of the
-// OpenClaw gateway double, which it waits for.
+// startGateway runs the gateway host: Caddy in front of nodes, watching
+// them, and of the OpenClaw gateway double, which it waits for.
 func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) gatewayHost {
 	w.t.Helper()
 	g := gatewayHost{openclawToken: w.secret()}
@@ -177,6 +204,8 @@ func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) gate
 		"DialTimeout":   dialTimeout,
 		"HeaderTimeout": headerTimeout,
 		"OpenClawPort":  openclawPort,
+		"PeerInterval":  peerInterval,
+		"PeerTimeout":   peerTimeout,
 	}); err != nil {
 		w.t.Fatal(err)
 	}
@@ -185,7 +214,8 @@ func (w *world) startGateway(ctx context.Context, l lab, nodes ...nodeHost) gate
 	w.configure(ctx, "gateway", vault, map[string]string{"Caddyfile": cf.String()})
 	w.secretEnv = append(w.secretEnv, "OPENCLAW_GATEWAY_TOKEN="+g.openclawToken)
 	w.run(ctx, "openclaw", w.beside("gateway"), []string{"-e", "OPENCLAW_GATEWAY_TOKEN"}, "openclaw-double",
-		"-listen", "127.0.0.1:"+strconv.Itoa(openclawPort), "-control", "127.0.0.1:"+strconv.Itoa(controlPort))
+		"-listen", "127.0.0.1:"+strconv.Itoa(openclawPort), "-control", "127.0.0.1:"+strconv.Itoa(controlPort),
+		"-tick", openclawTick.String())
 	w.waitLog(ctx, "openclaw", `"gateway":\s*"ws://`, 30*time.Second)
 	return g
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clawguard/clawguard/openclaw/openclawtest"
 	"github.com/clawguard/clawguard/sidecar"
+	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
 )
 
@@ -18,6 +22,13 @@ import (
 const (
 	failBound  = headerTimeout + 2*time.Second
 	serveBound = 5 * time.Second
+	// peerBound is how soon the gate's watch reports a node host that is
+	// gone: a probe interval, a probe's timeout, slack.
+	peerBound = peerInterval + peerTimeout + 2*time.Second
+	// invokeTimeout bounds a system.run through the OpenClaw gateway; one
+	// for a node host that is gone must end within invokeBound.
+	invokeTimeout = 3 * time.Second
+	invokeBound   = invokeTimeout + 2*time.Second
 	// upBound is how long the hosts may take to come up, and a cut-off host
 	// to serve again once reconnected.
 	upBound = 90 * time.Second
@@ -34,17 +45,19 @@ func TestMultiHost(t *testing.T) {
 	w := newWorld(t, ctx, image)
 	var (
 		l            lab
-		node1, node2 nodeHost
+		node1, node2 = w.newNode("node1"), w.newNode("node2")
 		c            *tsnettest.Client
+		oc           map[string]openclawtest.NodeInfo // the OpenClaw gateway's nodes by name
 	)
 
-	p.run("start the lab (control, DERP, STUN), two node hosts and the gateway host", func() {
+	p.run("start the lab (control, DERP, STUN), the gateway host and two node hosts", func() {
 		l = w.startLab(ctx)
-		node1, node2 = w.startNode(ctx, l, "node1"), w.startNode(ctx, l, "node2")
-		w.startGateway(ctx, l, node1, node2)
+		g := w.startGateway(ctx, l, node1, node2)
+		w.startNode(ctx, l, g, node1)
+		w.startNode(ctx, l, g, node2)
 	})
 
-	p.run("the test joins the tailnet; the OpenClaw gateway and each node host answer through the gate", func() {
+	p.run("the test joins the tailnet; the OpenClaw gateway and each node host answer through the gate, which sees them up", func() {
 		var err error
 		if c, err = join(t, ctx, l, l.authKey, "tester", tagTester); err != nil {
 			t.Fatalf("joining the lab's tailnet: %v", err)
@@ -55,13 +68,13 @@ func TestMultiHost(t *testing.T) {
 			if r := serves(t, c, gateURL(n, "/v1/sandboxes")); !strings.Contains(r.body, `"sandboxes"`) {
 				t.Errorf("%s /v1/sandboxes through the gate: %q, want the sidecar's list (the signed identity accepted)", n.name, r.body)
 			}
-		}
-		for _, n := range []nodeHost{node1, node2} {
 			out, r := execOn(c, n, "hostname")
 			t.Logf("%s: hostname on the node host: %d %q in %s", n.name, r.status, out.Stdout, r.took.Round(time.Millisecond))
 			if r.status != http.StatusOK || strings.TrimSpace(out.Stdout) != n.name {
 				t.Errorf("%s: hostname through the gate: %d %s %v, want 200 and %q (run on that host)", n.name, r.status, r.body, r.err, n.name)
 			}
+			_, took = w.waitPeer(t, ctx, n.name, tsnet.PeerUp, upBound)
+			t.Logf("the gate's watch: %s up (waited %s)", n.name, took.Round(time.Millisecond))
 		}
 		nonce, err := challenge(ctx, c, openclawURL)
 		if err != nil {
@@ -70,11 +83,37 @@ func TestMultiHost(t *testing.T) {
 		t.Logf("%s: the OpenClaw gateway's connect.challenge (nonce %d bytes)", openclawURL, len(nonce))
 	})
 
-	p.run("locks: a wrong auth key, the test straight to a sidecar, a tag the gate does not let in, a command the node's approvals do not allow", func() {
+	p.run("both node hosts pair with the OpenClaw gateway through the gate and run its system.run", func() {
+		w.approvePairing(t, ctx, upBound, node1.name, node2.name)
+		oc, _ = w.waitNodes(t, ctx, upBound, "both connected", func(m map[string]openclawtest.NodeInfo) bool {
+			return m[node1.name].NodeID != "" && m[node2.name].NodeID != ""
+		})
+		for _, n := range []nodeHost{node1, node2} {
+			info := oc[n.name]
+			t.Logf("%s in the OpenClaw gateway: node %.12s, %s, auth %s, commands %v, from %s", n.name, info.NodeID, info.Mode, info.AuthMethod, info.Commands, info.RemoteAddr)
+			// The gateway sees the gate's connection: the node came
+			// through it, over the tailnet.
+			if !strings.HasPrefix(info.RemoteAddr, "127.0.0.1:") {
+				t.Errorf("%s reached the OpenClaw gateway from %s, want the gate on 127.0.0.1", n.name, info.RemoteAddr)
+			}
+			r, res, took := w.systemRun(t, ctx, info, 20*time.Second, "hostname")
+			t.Logf("%s: system.run hostname: ok %t %q in %s", n.name, r.OK, res.Stdout, took.Round(time.Millisecond))
+			if !r.OK || !res.Success || strings.TrimSpace(res.Stdout) != n.name {
+				t.Errorf("%s: system.run hostname: %+v %+v, want %q (run on that host)", n.name, r, res, n.name)
+			}
+		}
+	})
+
+	p.run("locks: a wrong auth key, the test straight to a sidecar, a tag the gate does not let in, commands the node's approvals do not allow", func() {
 		out, r := execOn(c, node2, "cat", "/state/vault.json")
 		t.Logf("cat /state/vault.json on node2: %d %s", r.status, strings.TrimSpace(r.body))
 		if r.status != http.StatusForbidden || out.Stdout != "" || !strings.Contains(r.body, "no allow entry matches") {
 			t.Errorf("cat /state/vault.json on node2 through the gate: %d %s %v, want 403: no allow entry of node2's approvals matches", r.status, r.body, r.err)
+		}
+		or, res, _ := w.systemRun(t, ctx, oc[node2.name], 20*time.Second, "cat", "/state/vault.json")
+		t.Logf("system.run cat /state/vault.json on node2: ok %t %+v %+v", or.OK, or.Error, res)
+		if (or.OK && res.Success) || res.Stdout != "" {
+			t.Errorf("system.run cat /state/vault.json on node2: %+v %+v, want it refused by node2's approvals", or, res)
 		}
 		_, err := join(t, ctx, l, "not-"+l.authKey, "stranger")
 		t.Logf("joining with a wrong auth key: %v", err)
@@ -104,7 +143,7 @@ func TestMultiHost(t *testing.T) {
 		w.checkSecrets(ctx)
 	})
 
-	p.run("docker stop node1: its requests fail fast, node2 keeps serving", func() {
+	p.run("docker stop node1: the gate reports it, its requests fail fast, node2 keeps serving", func() {
 		start := time.Now()
 		w.must(ctx, "stop", "-t", "10", w.container(node1.name))
 		t.Logf("docker stop %s: %s", node1.name, time.Since(start).Round(time.Millisecond))
@@ -112,25 +151,55 @@ func TestMultiHost(t *testing.T) {
 			failsFast(t, c, gateURL(node1, "/healthz"))
 		}
 		serves(t, c, gateURL(node2, "/v1/sandboxes"))
+		peerDown(t, ctx, w, node1, start)
+		if p := w.peers(t, ctx)[node2.name]; p.State != tsnet.PeerUp {
+			t.Errorf("the gate's peer %s: %+v, want up", node2.name, p)
+		}
+		w.waitNodes(t, ctx, peerBound, node1.name+" gone", func(m map[string]openclawtest.NodeInfo) bool {
+			_, ok := m[node1.name]
+			return !ok
+		})
+		t.Logf("%s gone from the OpenClaw gateway's nodes by %s after the stop began", node1.name, time.Since(start).Round(time.Millisecond))
+		invokeFails(t, ctx, w, oc[node1.name], node1)
+		r, res, took := w.systemRun(t, ctx, oc[node2.name], 20*time.Second, "hostname")
+		t.Logf("%s: system.run hostname: ok %t %q in %s", node2.name, r.OK, res.Stdout, took.Round(time.Millisecond))
+		if !r.OK || strings.TrimSpace(res.Stdout) != node2.name {
+			t.Errorf("%s: system.run hostname with node1 gone: %+v %+v", node2.name, r, res)
+		}
 	})
 
-	p.run("docker network disconnect node2: its requests fail within their timeouts", func() {
+	p.run("docker network disconnect node2: the gate reports it, its requests fail within their timeouts", func() {
+		start := time.Now()
 		w.must(ctx, "network", "disconnect", w.network, w.container(node2.name))
 		for range 2 {
 			failsFast(t, c, gateURL(node2, "/healthz"))
 		}
 		failsFast(t, c, gateURL(node1, "/healthz"))
+		peerDown(t, ctx, w, node2, start)
+		invokeFails(t, ctx, w, oc[node2.name], node2)
 	})
 
 	p.run("the gate's reports with both node hosts gone", func() {
-		gateReports(t, ctx, w, c)
+		gateReports(t, ctx, w, c, node1, node2)
 	})
 
-	p.run("docker network connect node2: it serves again", func() {
+	p.run("docker network connect node2: it serves again, through the gate and in the OpenClaw gateway", func() {
+		start := time.Now()
 		w.must(ctx, "network", "connect", "--alias", node2.name, w.network, w.container(node2.name))
 		took := waitServes(t, c, gateURL(node2, "/healthz"), upBound)
 		t.Logf("%s serves through the gate %s after reconnecting", node2.name, took.Round(time.Millisecond))
 		serves(t, c, gateURL(node2, "/v1/sandboxes"))
+		w.waitPeer(t, ctx, node2.name, tsnet.PeerUp, upBound)
+		t.Logf("the gate's watch: %s up %s after reconnecting", node2.name, time.Since(start).Round(time.Millisecond))
+		before := oc[node2.name].Connects
+		oc, _ = w.waitNodes(t, ctx, upBound, node2.name+" connected again", func(m map[string]openclawtest.NodeInfo) bool {
+			return m[node2.name].Connects > before
+		})
+		t.Logf("%s in the OpenClaw gateway again (connection %d) %s after reconnecting", node2.name, oc[node2.name].Connects, time.Since(start).Round(time.Millisecond))
+		r, res, _ := w.systemRun(t, ctx, oc[node2.name], 20*time.Second, "hostname")
+		if !r.OK || strings.TrimSpace(res.Stdout) != node2.name {
+			t.Errorf("%s: system.run hostname after reconnecting: %+v %+v", node2.name, r, res)
+		}
 	})
 }
 
@@ -142,32 +211,66 @@ func gateURL(n nodeHost, path string) string {
 	return fmt.Sprintf("http://gate:%d/%s%s", gatePort, n.name, path)
 }
 
+// peerDown wants the gate's watch to report n down within peerBound of
+// since, with a reason.
+func peerDown(t *testing.T, ctx context.Context, w *world, n nodeHost, since time.Time) {
+	t.Helper()
+	h, _ := w.waitPeer(t, ctx, n.name, tsnet.PeerDown, peerBound)
+	took := h.Since.Sub(since)
+	t.Logf("the gate's watch: %s down %s after it went (%s)", n.name, took.Round(time.Millisecond), h.LastError)
+	if took > peerBound || h.LastError == "" {
+		t.Errorf("the gate's peer %s: down after %s with reason %q, want it within %s with a reason", n.name, took, h.LastError, peerBound)
+	}
+}
+
+// invokeFails wants a system.run on node host n, which is gone, to fail
+// within invokeBound.
+func invokeFails(t *testing.T, ctx context.Context, w *world, info openclawtest.NodeInfo, n nodeHost) {
+	t.Helper()
+	r, _, took := w.systemRun(t, ctx, info, invokeTimeout, "hostname")
+	t.Logf("%s: system.run hostname: ok %t %+v in %s", n.name, r.OK, r.Error, took.Round(time.Millisecond))
+	if r.OK || took > invokeBound {
+		t.Errorf("%s: system.run with the node host gone: %+v after %s, want an error within %s", n.name, r, took, invokeBound)
+	}
+}
+
 // gateReports checks what the gateway host says while both node hosts are
-// gone: its own node stays up (status, metric) and the OpenClaw gateway
-// behind it still answers.
-func gateReports(t *testing.T, ctx context.Context, w *world, c *tsnettest.Client) {
+// gone: its own node stays up, the watched node hosts are down (status,
+// metrics), and the OpenClaw gateway behind it still answers.
+func gateReports(t *testing.T, ctx context.Context, w *world, c *tsnettest.Client, gone ...nodeHost) {
 	t.Helper()
 	if _, err := challenge(ctx, c, openclawURL); err != nil {
 		t.Errorf("WebSocket to the OpenClaw gateway through the gate, both node hosts gone: %v", err)
 	}
 	out, code := w.exec(ctx, "gateway", "clawguard", "tailnet", "status")
 	t.Logf("clawguard tailnet status (exit %d):\n%s", code, out)
-	if code != 0 || !strings.Contains(out, "running") {
-		t.Errorf("clawguard tailnet status: exit %d, want 0 with the gate's node running", code)
+	if !strings.Contains(out, "running") {
+		t.Errorf("clawguard tailnet status: %q, want the gate's node running", out)
 	}
-	metrics, code := w.exec(ctx, "gateway", "wget", "-qO-", "http://127.0.0.1:2019/metrics")
-	if code != 0 {
-		t.Fatalf("the gateway's /metrics: exit %d", code)
-	}
-	var tailnet []string
-	for line := range strings.Lines(metrics) {
-		if strings.HasPrefix(line, "clawguard_tailnet_") {
-			tailnet = append(tailnet, strings.TrimSpace(line))
+	// A status command that lists the watched node hosts exits 1 for a
+	// down one; an earlier one lists the nodes only and exits 0.
+	if strings.Contains(out, "PEER") {
+		if code != 1 {
+			t.Errorf("clawguard tailnet status: exit %d with node hosts down, want 1", code)
 		}
+		for _, n := range gone {
+			if !regexp.MustCompile(`(?m)^` + n.name + `\s+down\s`).MatchString(out) {
+				t.Errorf("clawguard tailnet status does not show %s down", n.name)
+			}
+		}
+	} else if code != 0 {
+		t.Errorf("clawguard tailnet status: exit %d, want 0 (it lists no node hosts)", code)
 	}
-	t.Logf("the gateway's tailnet metrics:\n%s", strings.Join(tailnet, "\n"))
-	if want := `clawguard_tailnet_node_up{node="gate"} 1`; !strings.Contains(metrics, want) {
-		t.Errorf("the gateway's /metrics lacks %s", want)
+	metrics := w.metricLines(t, ctx, "clawguard_tailnet_")
+	t.Logf("the gateway's tailnet metrics:\n%s", strings.Join(metrics, "\n"))
+	want := []string{`clawguard_tailnet_node_up{node="gate"} 1`}
+	for _, n := range gone {
+		want = append(want, `clawguard_tailnet_peer_up{peer="`+n.name+`"} 0`)
+	}
+	for _, m := range want {
+		if !slices.Contains(metrics, m) {
+			t.Errorf("the gateway's /metrics lacks %s", m)
+		}
 	}
 }
 

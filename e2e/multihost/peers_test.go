@@ -1,0 +1,73 @@
+package multihost
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clawguard/clawguard/tsnet"
+)
+
+// adminURL is Caddy's admin endpoint inside the gateway host.
+const adminURL = "http://127.0.0.1:2019"
+
+// admin GETs path from the gateway host's Caddy admin endpoint, from
+// inside that host. (Not wget -T: Debian's static busybox 1.35 wget
+// crashes with it; the context bounds the call.)
+func (w *world) admin(t *testing.T, ctx context.Context, path string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := docker(ctx, nil, nil, "exec", w.container("gateway"), "wget", "-qO-", adminURL+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// peers returns the node hosts the gate watches (GET /tailnet/peers) by
+// name.
+func (w *world) peers(t *testing.T, ctx context.Context) map[string]tsnet.PeerHealth {
+	t.Helper()
+	var list []tsnet.PeerHealth
+	if err := json.Unmarshal([]byte(w.admin(t, ctx, "/tailnet/peers")), &list); err != nil {
+		t.Fatalf("GET /tailnet/peers: %v", err)
+	}
+	m := map[string]tsnet.PeerHealth{}
+	for _, p := range list {
+		m[p.Peer] = p
+	}
+	return m
+}
+
+// waitPeer waits until the gate reports node host name in state and
+// returns its health and how long that took; t fails after timeout.
+func (w *world) waitPeer(t *testing.T, ctx context.Context, name, state string, timeout time.Duration) (tsnet.PeerHealth, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		p, ok := w.peers(t, ctx)[name]
+		if ok && p.State == state {
+			return p, time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("the gate's peer %s: not %s within %s: %+v (present %t)", name, state, timeout, p, ok)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// metricLines returns the samples of the gateway's /metrics whose names
+// start with prefix.
+func (w *world) metricLines(t *testing.T, ctx context.Context, prefix string) []string {
+	t.Helper()
+	var out []string
+	for line := range strings.Lines(w.admin(t, ctx, "/metrics")) {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
+}
