@@ -11,5 +11,7 @@
 // serving. See docs/multihost.md.
 //
 // It is a test-only package: it drives the built programs from the outside
-// (the docker CLI, the tailnet) and imports the module's test helpers only.
+// (the docker CLI, the tailnet); its tests import the module's test helpers
+// and the packages whose types they read off the wire (sidecar, tsnet,
+// openclaw, wire), never the code under test's internals.
 package multihost
