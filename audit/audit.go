@@ -220,6 +220,7 @@ var checks = []check{
 	{id: "deep.admin_loopback", title: "Caddy's admin endpoint answers on loopback only", deep: true, run: probeAdminLoopback},
 	{id: "deep.sidecar_socket", title: "the sidecar socket is private (0600)", deep: true, run: probeSidecarSocket},
 	{id: "deep.tailnet_nodes", title: "the running Caddy's tailnet nodes are up", deep: true, run: probeTailnetNodes},
+	{id: "deep.tailnet_peers", title: "the node hosts the gate watches are up", deep: true, run: probeTailnetPeers},
 }
 
 // CheckIDs returns the IDs of every check, in report order.

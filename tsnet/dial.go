@@ -44,19 +44,33 @@ func (d *Dialer) Node() string { return d.n.name }
 // over the tailnet. While the node is not up it waits, until ctx ends;
 // the error then says what state the node is in.
 func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if err := d.wait(ctx, address); err != nil {
+		return nil, err
+	}
+	return d.dial(ctx, network, address)
+}
+
+// wait waits until the node is started; the error names address.
+func (d *Dialer) wait(ctx context.Context, address string) error {
 	n := d.n
 	select {
 	case <-n.done: // checked first: a stopped node is also ready
-		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, ErrNodeClosed)
+		return fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, ErrNodeClosed)
 	default:
 	}
 	select {
 	case <-n.ready:
+		return nil
 	case <-n.done:
-		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, ErrNodeClosed)
+		return fmt.Errorf("dialing %s over tailnet node %s: %w", address, n.name, ErrNodeClosed)
 	case <-ctx.Done():
-		return nil, d.notUp(address, ctx.Err())
+		return d.notUp(address, ctx.Err())
 	}
+}
+
+// dial dials through the started node.
+func (d *Dialer) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	n := d.n
 	c, err := n.srv.Dial(ctx, network, address)
 	switch {
 	case err == nil:

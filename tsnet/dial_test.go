@@ -62,6 +62,33 @@ func TestDialer(t *testing.T) {
 		t.Fatalf("by name: %+v", a)
 	}
 
+	// DialTailnet reaches it by its name, short or full, and refuses a
+	// name or an address outside the tailnet instead of asking the
+	// host's DNS or dialing over the host's network.
+	for _, addr := range []string{"side:8080", "SIDE.tail-scale.ts.net.:8080", ip.String() + ":8080"} {
+		c, err := d.DialTailnet(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatalf("DialTailnet %s: %v", addr, err)
+		}
+		if got := c.RemoteAddr().String(); got != ip.String()+":8080" {
+			t.Errorf("DialTailnet %s connected to %s, want %s:8080", addr, got, ip)
+		}
+		c.Close()
+	}
+	for addr, want := range map[string]string{
+		"ghost:8080":          "ghost is not a node of the tailnet",
+		"side.example.com:80": "side.example.com is not a node of the tailnet",
+		"127.0.0.1:8080":      "127.0.0.1 is not a tailnet address",
+		"side":                "missing port",
+	} {
+		if c, err := d.DialTailnet(ctx, "tcp", addr); err == nil || !strings.Contains(err.Error(), want) {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("DialTailnet %s: %v, want %q", addr, err, want)
+		}
+	}
+
 	d.Close()
 	if _, ok := tsnet.NodeStatus("gw"); ok {
 		t.Error("node gw still running after its only Dialer closed")

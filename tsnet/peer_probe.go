@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -30,8 +31,16 @@ func newProber(spec PeerSpec, d *Dialer) *prober {
 		// request per interval, not a handshake each time. Proxy is nil:
 		// HTTP(S)_PROXY is for the host's network, not the tailnet.
 		tr: &http.Transport{
-			DialContext:         d.Dial,
+			// net/http lets a dial outlive the request that started it;
+			// to a host that is gone it would hang for minutes, one more
+			// every probe. Each ends with the probe's timeout instead.
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				ctx, cancel := context.WithTimeout(ctx, spec.Timeout)
+				defer cancel()
+				return d.DialTailnet(ctx, network, addr)
+			},
 			MaxIdleConnsPerHost: 1,
+			MaxConnsPerHost:     1,
 			DisableCompression:  true,
 		},
 	}

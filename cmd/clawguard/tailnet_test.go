@@ -49,10 +49,14 @@ func TestTailnetStatus(t *testing.T) {
 
 	r := runCLI(strings.NewReader(""), nil, "tailnet", "status", "--admin", adminAddr, "--json")
 	wantCode(t, r, 1)
-	var nodes []tsnet.NodeHealth
-	if err := json.Unmarshal([]byte(r.stdout), &nodes); err != nil {
-		t.Fatalf("--json output %q: %v", r.stdout, err)
+	var out struct {
+		Nodes []tsnet.NodeHealth `json:"nodes"`
+		Peers []tsnet.PeerHealth `json:"peers"`
 	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Peers == nil {
+		t.Fatalf("--json output %q: %v; want nodes and peers ([] for none)", r.stdout, err)
+	}
+	nodes := out.Nodes
 	if len(nodes) != 1 || nodes[0].Node != "gate" || nodes[0].Up() || len(nodes[0].Listeners) != 1 || nodes[0].Listeners[0] != 8080 {
 		t.Fatalf("nodes = %+v", nodes)
 	}
