@@ -116,7 +116,8 @@ func (p *prober) failure(ctx context.Context, err error, conn int32) string {
 		err = ue.Err
 	}
 	switch {
-	case ctx.Err() == nil:
+	// A dial's own deadline (see newProber) counts as the probe's.
+	case ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("GET %s: %v", p.spec.Path, err)
 	case conn == connReused:
 		return fmt.Sprintf("GET %s: no answer within %v on the open connection (is the node host stopped, cut off the tailnet or hung?)", p.spec.Path, p.spec.Timeout)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/clawguard/clawguard/tsnet"
 	"github.com/clawguard/clawguard/tsnet/tsnettest"
+	"github.com/clawguard/clawguard/wire"
 )
 
 // Probe timing of the peer tests: the shortest interval allowed.
@@ -305,9 +306,24 @@ func TestWatchNodeHosts(t *testing.T) {
 	})
 	t.Logf("node2 then: %s", down.LastError)
 
-	// node2's host comes back (same key, same name): up again, the
-	// reason it was down kept.
-	node2.serve(t, healthz)
+	// node2's host comes back (same key, same name), its sidecar first
+	// answering 503 with a clawguard error body: down with the status and
+	// the code; then healthy: up again, the reason it was down kept.
+	var ready atomic.Bool
+	node2.serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			wire.WriteError(w, http.StatusServiceUnavailable, "docker_unreachable", "the Docker Engine does not answer")
+			return
+		}
+		healthz(w, r)
+	}))
+	unready := waitPeer(t, ctx, "node2", func(h tsnet.PeerHealth) bool {
+		return h.LastError == `GET /healthz answered 503 Service Unavailable (code "docker_unreachable")`
+	})
+	if unready.Up {
+		t.Errorf("node2 answering 503: %+v", unready)
+	}
+	ready.Store(true)
 	back := waitPeer(t, ctx, "node2", isUp)
 	if back.LastError == "" || back.LastErrorAt.After(back.Since) || !back.Since.After(down.Since) {
 		t.Errorf("node2 back: %+v (was down: %+v)", back, down)
