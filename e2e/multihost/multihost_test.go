@@ -76,6 +76,7 @@ func TestMultiHost(t *testing.T) {
 			_, took = w.waitPeer(t, ctx, n.name, tsnet.PeerUp, upBound)
 			t.Logf("the gate's watch: %s up (waited %s)", n.name, took.Round(time.Millisecond))
 		}
+		w.wantAuditDown(t, ctx)
 		nonce, err := challenge(ctx, c, openclawURL)
 		if err != nil {
 			t.Errorf("WebSocket to the OpenClaw gateway through the gate: %v", err)
@@ -200,6 +201,12 @@ func TestMultiHost(t *testing.T) {
 		if !r.OK || strings.TrimSpace(res.Stdout) != node2.name {
 			t.Errorf("%s: system.run hostname after reconnecting: %+v %+v", node2.name, r, res)
 		}
+		out, code := w.exec(ctx, "gateway", "clawguard", "tailnet", "status")
+		t.Logf("clawguard tailnet status (exit %d):\n%s", code, out)
+		if code != 1 || !regexp.MustCompile(`(?m)^`+node2.name+`\s+up\s`).MatchString(out) {
+			t.Errorf("clawguard tailnet status: exit %d, want 1 (node1 is still down) with %s up", code, node2.name)
+		}
+		w.wantAuditDown(t, ctx, node1)
 	})
 }
 
@@ -236,7 +243,7 @@ func invokeFails(t *testing.T, ctx context.Context, w *world, info openclawtest.
 
 // gateReports checks what the gateway host says while both node hosts are
 // gone: its own node stays up, the watched node hosts are down (status,
-// metrics), and the OpenClaw gateway behind it still answers.
+// metrics, audit), and the OpenClaw gateway behind it still answers.
 func gateReports(t *testing.T, ctx context.Context, w *world, c *tsnettest.Client, gone ...nodeHost) {
 	t.Helper()
 	if _, err := challenge(ctx, c, openclawURL); err != nil {
@@ -247,20 +254,15 @@ func gateReports(t *testing.T, ctx context.Context, w *world, c *tsnettest.Clien
 	if !strings.Contains(out, "running") {
 		t.Errorf("clawguard tailnet status: %q, want the gate's node running", out)
 	}
-	// A status command that lists the watched node hosts exits 1 for a
-	// down one; an earlier one lists the nodes only and exits 0.
-	if strings.Contains(out, "PEER") {
-		if code != 1 {
-			t.Errorf("clawguard tailnet status: exit %d with node hosts down, want 1", code)
-		}
-		for _, n := range gone {
-			if !regexp.MustCompile(`(?m)^` + n.name + `\s+down\s`).MatchString(out) {
-				t.Errorf("clawguard tailnet status does not show %s down", n.name)
-			}
-		}
-	} else if code != 0 {
-		t.Errorf("clawguard tailnet status: exit %d, want 0 (it lists no node hosts)", code)
+	if code != 1 {
+		t.Errorf("clawguard tailnet status: exit %d with node hosts down, want 1", code)
 	}
+	for _, n := range gone {
+		if !regexp.MustCompile(`(?m)^` + n.name + `\s+down\s`).MatchString(out) {
+			t.Errorf("clawguard tailnet status does not show %s down", n.name)
+		}
+	}
+	w.wantAuditDown(t, ctx, gone...)
 	metrics := w.metricLines(t, ctx, "clawguard_tailnet_")
 	t.Logf("the gateway's tailnet metrics:\n%s", strings.Join(metrics, "\n"))
 	want := []string{`clawguard_tailnet_node_up{node="gate"} 1`}

@@ -3,10 +3,12 @@ package multihost
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clawguard/clawguard/audit"
 	"github.com/clawguard/clawguard/tsnet"
 )
 
@@ -70,4 +72,48 @@ func (w *world) metricLines(t *testing.T, ctx context.Context, prefix string) []
 		}
 	}
 	return out
+}
+
+// auditDown runs `clawguard audit --deep` in the gateway host and returns
+// the findings of its check of the watched node hosts (deep.tailnet_peers),
+// one per node host it finds down.
+func (w *world) auditDown(t *testing.T, ctx context.Context) []audit.Finding {
+	t.Helper()
+	// Exit status 1 means a critical finding somewhere: the report says.
+	out, err := docker(ctx, nil, nil, "exec", w.container("gateway"),
+		"clawguard", "audit", "--deep", "--json", "--config", stateDir+"/Caddyfile")
+	if err != nil && exitCode(err) != 1 {
+		t.Fatal(err)
+	}
+	var rep audit.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("clawguard audit --deep --json: %v in %q", err, out)
+	}
+	var found []audit.Finding
+	for _, f := range rep.Findings {
+		if f.Check == "deep.tailnet_peers" {
+			found = append(found, f)
+		}
+	}
+	return found
+}
+
+// wantAuditDown wants the audit to find exactly the node hosts down
+// (warnings that name each).
+func (w *world) wantAuditDown(t *testing.T, ctx context.Context, down ...nodeHost) {
+	t.Helper()
+	found := w.auditDown(t, ctx)
+	for _, f := range found {
+		t.Logf("clawguard audit --deep: %s %s: %s", f.Severity, f.Check, f.Finding)
+	}
+	if len(found) != len(down) {
+		t.Errorf("clawguard audit --deep: %d deep.tailnet_peers findings, want %d (for %v)", len(found), len(down), down)
+	}
+	for _, n := range down {
+		if !slices.ContainsFunc(found, func(f audit.Finding) bool {
+			return f.Severity == audit.SeverityWarn && strings.HasPrefix(f.Finding, "node host "+n.name+" ")
+		}) {
+			t.Errorf("clawguard audit --deep: no warning that node host %s is down", n.name)
+		}
+	}
 }
