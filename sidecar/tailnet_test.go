@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,6 +73,13 @@ func TestSidecarOverTailnet(t *testing.T) {
 	t.Setenv(vault.PassphraseEnv, "test passphrase") // the vault testVault made
 	token := "gate-token-0123456789abcdefghijkl"
 	t.Setenv("CLAWGUARD_TEST_GATE_TOKEN", token)
+	// A server on the host's network that the gate's signed identity must
+	// never reach through the tailnet transport.
+	offnet := make(chan string, 4)
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		offnet <- r.Header.Get(wire.HeaderIdentity)
+	}))
+	defer host.Close()
 	port := testcaddy.FreePort(t)
 	testcaddy.Load(t, testcaddy.Global(admin, fmt.Sprintf(`	tailnet {
 		state_dir %s
@@ -97,6 +105,14 @@ http://:%d {
 			}
 		}
 	}
+	handle_path /offnet/* {
+		reverse_proxy %s {
+			transport clawguard_tailnet gatehost {
+				identity_key gate1 {vault.sidecar-identity}
+				state_dir %s
+			}
+		}
+	}
 	handle_path /socket/* {
 		reverse_proxy unix/%s {
 			transport clawguard_signed {
@@ -106,7 +122,7 @@ http://:%d {
 		}
 	}
 }
-`, port, t.TempDir(), tport, d.state, d.socket, d.state))
+`, port, t.TempDir(), tport, d.state, strings.TrimPrefix(host.URL, "http://"), d.state, d.socket, d.state))
 
 	gate := func(method, path, body string) (int, map[string]any) {
 		return throughGate(t, port, token, method, path, body)
@@ -134,6 +150,17 @@ http://:%d {
 	}
 	if !strings.Contains(logs.String(), `"identity":"token:CLAWGUARD_TEST_GATE_TOKEN"`) {
 		t.Fatalf("sidecar log does not name the gate's identity:\n%s", logs.String())
+	}
+
+	// An upstream that is not a tailnet address is not dialed over the
+	// host's network instead.
+	if code, _ := gate("GET", "/offnet/healthz", ""); code != http.StatusBadGateway {
+		t.Errorf("clawguard_tailnet to a host address: %d, want 502", code)
+	}
+	select {
+	case id := <-offnet:
+		t.Errorf("clawguard_tailnet dialed the host's network: a server there got a request as %q", id)
+	default:
 	}
 
 	// What the tailnet hop costs, next to the same gate and sidecar over

@@ -40,16 +40,6 @@ func NewDialer(name string, s Settings, log *zap.Logger) (*Dialer, error) {
 // Node is the name of the node the Dialer dials through.
 func (d *Dialer) Node() string { return d.n.name }
 
-// Dial connects to address (host:port, with a tailnet IP or MagicDNS name)
-// over the tailnet. While the node is not up it waits, until ctx ends;
-// the error then says what state the node is in.
-func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, error) {
-	if err := d.wait(ctx, address); err != nil {
-		return nil, err
-	}
-	return d.dial(ctx, network, address)
-}
-
 // wait waits until the node is started; the error names address.
 func (d *Dialer) wait(ctx context.Context, address string) error {
 	n := d.n

@@ -10,14 +10,16 @@ import (
 	"tailscale.com/net/tsaddr"
 )
 
-// DialTailnet is Dial restricted to the tailnet: a name is looked up only
+// Dial connects to address (host:port) over the tailnet, and only there:
+// while the node is not up it waits until ctx ends (the error then says
+// what state the node is in). A name is looked up only
 // among the tailnet's own nodes (the node's view of the tailnet, by
-// MagicDNS name or its first label), and an IP must be a tailnet IP. Dial
-// falls back to the host's DNS for a name the tailnet does not know and
-// then dials the answer over the host's network; for a peer that has left
-// the tailnet, that would ask the LAN's resolver and could reach whoever
-// answers for the name there.
-func (d *Dialer) DialTailnet(ctx context.Context, network, address string) (net.Conn, error) {
+// MagicDNS name or its first label), and an IP must be a tailnet IP. tsnet's
+// own Dial falls back to the host's DNS for a name the tailnet does not
+// know and dials the answer, or a non-tailnet IP, over the host's network:
+// for a peer that has left the tailnet that would hand the gate's signed
+// identity to whoever answers for the name on the LAN.
+func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("dialing %s over tailnet node %s: %w", address, d.n.name, err)

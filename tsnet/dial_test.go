@@ -62,16 +62,16 @@ func TestDialer(t *testing.T) {
 		t.Fatalf("by name: %+v", a)
 	}
 
-	// DialTailnet reaches it by its name, short or full, and refuses a
+	// Dial reaches it by its name, short or full, and refuses a
 	// name or an address outside the tailnet instead of asking the
 	// host's DNS or dialing over the host's network.
 	for _, addr := range []string{"side:8080", "SIDE.tail-scale.ts.net.:8080", ip.String() + ":8080"} {
-		c, err := d.DialTailnet(ctx, "tcp", addr)
+		c, err := d.Dial(ctx, "tcp", addr)
 		if err != nil {
-			t.Fatalf("DialTailnet %s: %v", addr, err)
+			t.Fatalf("Dial %s: %v", addr, err)
 		}
 		if got := c.RemoteAddr().String(); got != ip.String()+":8080" {
-			t.Errorf("DialTailnet %s connected to %s, want %s:8080", addr, got, ip)
+			t.Errorf("Dial %s connected to %s, want %s:8080", addr, got, ip)
 		}
 		c.Close()
 	}
@@ -81,11 +81,11 @@ func TestDialer(t *testing.T) {
 		"127.0.0.1:8080":      "127.0.0.1 is not a tailnet address",
 		"side":                "missing port",
 	} {
-		if c, err := d.DialTailnet(ctx, "tcp", addr); err == nil || !strings.Contains(err.Error(), want) {
+		if c, err := d.Dial(ctx, "tcp", addr); err == nil || !strings.Contains(err.Error(), want) {
 			if c != nil {
 				c.Close()
 			}
-			t.Errorf("DialTailnet %s: %v, want %q", addr, err, want)
+			t.Errorf("Dial %s: %v, want %q", addr, err, want)
 		}
 	}
 

@@ -37,7 +37,7 @@ func newProber(spec PeerSpec, d *Dialer) *prober {
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				ctx, cancel := context.WithTimeout(ctx, spec.Timeout)
 				defer cancel()
-				return d.DialTailnet(ctx, network, addr)
+				return d.Dial(ctx, network, addr)
 			},
 			MaxIdleConnsPerHost: 1,
 			MaxConnsPerHost:     1,
