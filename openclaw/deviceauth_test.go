@@ -97,16 +97,16 @@ func TestParsePublicKey(t *testing.T) {
 
 func TestConnectErrorPermanent(t *testing.T) {
 	for detail, want := range map[string]bool{
-		DetailAuthTokenMismatch:      true,
-		DetailAuthPasswordMissing:    true,
-		DetailProtocolMismatch:       true,
-		DetailDeviceIdentityRequired: true,
-		DetailPairingRequired:        false,
-		DetailAuthRateLimited:        false,
-		DetailAuthDeviceTokenMismatch:     false,
-		DetailAuthUnauthorized:       false,
-		DetailDeviceSignatureExpired: false,
-		"":                           false,
+		DetailAuthTokenMismatch:       true,
+		DetailAuthPasswordMissing:     true,
+		DetailProtocolMismatch:        true,
+		DetailDeviceIdentityRequired:  true,
+		DetailPairingRequired:         false,
+		DetailAuthRateLimited:         false,
+		DetailAuthDeviceTokenMismatch: false,
+		DetailAuthUnauthorized:        false,
+		DetailDeviceSignatureExpired:  false,
+		"":                            false,
 	} {
 		err := error(&ConnectError{Detail: detail})
 		if got := permanent(err); got != want {
