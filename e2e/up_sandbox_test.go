@@ -130,10 +130,12 @@ func TestUpStarterSandbox(t *testing.T) {
 	}
 }
 
-// danglingImages lists the Docker host's untagged images.
+// danglingImages lists the Docker host's untagged images that up's starter
+// image builds made (label clawguard.starter): other packages' tests build
+// images on the same engine at the same time.
 func danglingImages(t *testing.T) []string {
 	t.Helper()
-	out, err := exec.Command("docker", "images", "-q", "-f", "dangling=true").Output()
+	out, err := exec.Command("docker", "images", "-q", "-f", "dangling=true", "-f", "label=clawguard.starter=1").Output()
 	if err != nil {
 		t.Fatalf("docker images: %v", err)
 	}
