@@ -65,7 +65,12 @@ func runNode(ctx context.Context, c *cli, args []string) error {
 	if *direct && o.Tailnet == nil {
 		return usageError{"--gateway-direct: only with --tailnet NODE"}
 	}
-	secrets := secretref.OpenVault(o.StateDir)
+	// One vault for the placeholders and the device's key and token: each
+	// open derives its key with scrypt.
+	vlt, err := vault.Open(o.StateDir)
+	if err != nil {
+		return fmt.Errorf("node: the device key lives in the vault: %w", err)
+	}
 	shared := map[string]*string{"--token": token, "--password": password, "--gate-token": gateToken}
 	for name, v := range shared {
 		if *v == "" {
@@ -74,15 +79,11 @@ func runNode(ctx context.Context, c *cli, args []string) error {
 		if secretref.IsLiteral(*v) {
 			return usageError{name + ": give a placeholder ({vault.NAME}, {env.NAME} or {file./path}), never the secret itself: arguments are visible to every user of this machine"}
 		}
-		if *v, err = secretref.Resolve(*v, secrets); err != nil {
+		if *v, err = secretref.Resolve(*v, vlt.Get); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	v, err := vault.Open(o.StateDir)
-	if err != nil {
-		return fmt.Errorf("node: the device key lives in the vault: %w", err)
-	}
-	key, err := deviceKey(v)
+	key, err := deviceKey(vlt)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func runNode(ctx context.Context, c *cli, args []string) error {
 	st := newNodeStatus()
 	n := &openclaw.Node{
 		Gateway: *gateway, TLSFingerprint: *pin, Token: *token, Password: *password,
-		Identity: key, DeviceTokens: vaultTokens{v}, DisplayName: *display,
+		Identity: key, DeviceTokens: vaultTokens{vlt}, DisplayName: *display,
 		Logger: o.Logger.With("gateway", gw.Host), OnState: st.report(o.Logger, gw.Host, openclaw.DeviceID(key.Public().(ed25519.PublicKey))),
 	}
 	if *gateToken != "" {
