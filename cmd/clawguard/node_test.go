@@ -271,3 +271,18 @@ func deniedEvent(t *testing.T, gw *openclawtest.Server, runID string) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestNodeRefusesSecretsInArgv: a secret written out on the command line
+// (visible to every user in ps) is refused before anything starts.
+func TestNodeRefusesSecretsInArgv(t *testing.T) {
+	dir := t.TempDir()
+	for _, flag := range []string{"--token", "--password", "--gate-token"} {
+		r := runCLI(nil, nil, "node", "--state-dir", dir, "--gateway", "ws://127.0.0.1:1", flag, "a-literal-secret-0123456789")
+		wantCode(t, r, 2, flag, "placeholder")
+		if strings.Contains(r.stderr, "a-literal-secret-0123456789") {
+			t.Errorf("%s: the refusal repeats the secret: %s", flag, r.stderr)
+		}
+	}
+	wantCode(t, runCLI(nil, nil, "node", "--state-dir", dir, "--gateway", "ws://127.0.0.1:1", "--gateway-direct"), 2, "--gateway-direct")
+	wantCode(t, runCLI(nil, nil, "node", "--state-dir", dir), 2, "--gateway")
+}
